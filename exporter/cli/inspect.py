@@ -1,0 +1,60 @@
+"""``rnnx inspect``: what is inside a ``.tflite`` file (TensorFlow-free)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from rnnx.exporter.cli._common import handles_errors, stdout
+
+
+@handles_errors
+def inspect_command(
+    model: Annotated[Path, typer.Argument(help="A .tflite file.")],
+    json_output: Annotated[bool, typer.Option("--json", help="Print everything as JSON (the vocabulary as its size).")] = False,
+) -> None:
+    """Show a .tflite file's signatures, op census, size and rnnx metadata."""
+    from rnnx.exporter.inspection import inspect_model
+
+    info = inspect_model(model)
+    if json_output:
+        stdout.print_json(json.dumps(info))
+        return
+    stdout.print(f"{info['path']}: {info['size_bytes']:,} bytes, {info['subgraphs']} subgraph(s)")
+    table = Table(title="signatures", title_justify="left")
+    for column in ("signature", "side", "name", "dtype", "shape"):
+        table.add_column(column)
+    for key, sides in info["signatures"].items():
+        for side in ("inputs", "outputs"):
+            for tensor in sides[side]:
+                table.add_row(key, side[:-1], tensor["name"], tensor["dtype"], str(tensor["shape"]))
+    stdout.print(table)
+    census = Table(title="op census", title_justify="left")
+    census.add_column("op")
+    census.add_column("count", justify="right")
+    for op, count in info["op_census"].items():
+        census.add_row(op, str(count))
+    stdout.print(census)
+    meta = info["rnnx"]
+    if meta is None:
+        stdout.print("rnnx metadata: none (not exported by rnnx)")
+        return
+    task = meta["task"]
+    stdout.print(f"task: {task['kind']}" + (f", labels {task['labels']}, threshold {task['threshold']}" if task.get("labels") else ""))
+    tok = meta["tokenizer"]
+    if tok:
+        stdout.print(
+            f"tokenizer: {tok['type']} v{tok['version']}, {tok['vocabulary_size']} words, num_words {tok['num_words']}, "
+            f"max_tokens {tok['max_tokens']}, padding {tok['padding']}, truncating {tok['truncating']}"
+        )
+    layers = ", ".join(f"{l['name']} ({l['class']}): {l['lowering']}" for l in meta["lowering"]["layers"]) or "none"
+    stdout.print(f"lowering: {layers}")
+    prov = meta["provenance"]
+    stdout.print(
+        f"provenance: rnnx {prov['rnnx']}, TensorFlow {prov['tensorflow']}, Keras {prov['keras']}, "
+        f"source {prov['source']} (sha256 {prov['source_sha256'][:16]}…), {prov['created_utc']}"
+    )

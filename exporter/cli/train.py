@@ -1,0 +1,64 @@
+"""``rnnx train …``: train the model zoo's models on real data."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from rnnx.exporter.cli._common import handles_errors, quiet_tensorflow, require_training_stack, stderr
+
+app = typer.Typer(help="Train the model zoo's recurrent models on real data.", no_args_is_help=True)
+
+
+class Cell(str, Enum):
+    gru = "gru"
+    lstm = "lstm"
+    rnn = "rnn"
+
+
+def parse_units(text: str) -> tuple[int, ...]:
+    """``"16,8,4"`` → ``(16, 8, 4)``."""
+    try:
+        units = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise typer.BadParameter(f"expected comma-separated widths such as 16,8,4, got {text!r}") from None
+    if not units or min(units) < 1:
+        raise typer.BadParameter(f"expected positive widths such as 16,8,4, got {text!r}")
+    return units
+
+
+@app.command("sentiment")
+@handles_errors
+def sentiment(
+    data: Annotated[Optional[str], typer.Option(help="IMDB location: folder with imdb_{train,test}.jsonl.gz, an aclImdb folder, or 'keras' to download. Default: $RNNX_DATA, then ./data, ../shared/data.")] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for model.keras, tokenizer.json, metrics.json, training_curve.png.")] = Path("runs/sentiment"),
+    cell: Annotated[Cell, typer.Option(help="Recurrent cell of every layer.")] = Cell.gru,
+    units: Annotated[str, typer.Option(help="Widths of the stacked recurrent layers.")] = "16,8,4",
+    epochs: Annotated[int, typer.Option(min=1, help="Maximum epochs (early stopping may end sooner).")] = 10,
+    batch_size: Annotated[int, typer.Option(min=1, help="Minibatch size.")] = 64,
+    max_samples: Annotated[Optional[int], typer.Option(min=10, help="Use at most this many training reviews (before the validation split).")] = None,
+    test_samples: Annotated[Optional[int], typer.Option(min=1, help="Evaluate on at most this many test reviews.")] = None,
+    max_tokens: Annotated[Optional[int], typer.Option(min=1, help="Tokens per review; default ceil(mean + 2*std) of training lengths.")] = None,
+    num_words: Annotated[int, typer.Option(min=3, help="Vocabulary size, padding and OOV included.")] = 10000,
+    learning_rate: Annotated[float, typer.Option(min=0.0, help="Adam learning rate.")] = 1e-3,
+    patience: Annotated[int, typer.Option(min=0, help="Epochs without a lower validation loss before stopping.")] = 2,
+    seed: Annotated[int, typer.Option(help="Seed for shuffling, initialisation and dropout.")] = 0,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar per epoch.")] = True,
+) -> None:
+    """Train the stacked-RNN sentiment classifier on IMDB movie reviews."""
+    require_training_stack("train")
+    quiet_tensorflow()
+    from rnnx.models.data.imdb import find_imdb
+    from rnnx.models.training.sentiment import SentimentTrainConfig, train_sentiment
+
+    config = SentimentTrainConfig(
+        cell=cell.value, units=parse_units(units), num_words=num_words, max_tokens=max_tokens, epochs=epochs,
+        batch_size=batch_size, learning_rate=learning_rate, patience=patience, max_samples=max_samples,
+        test_samples=test_samples, seed=seed,
+    )
+    source = find_imdb(data)
+    result = train_sentiment(config, source, output, show_progress=progress, log=stderr.print)
+    stderr.print(f"wrote {result.output_dir}/: model.keras, tokenizer.json, task.json, metrics.json, training_curve.png")

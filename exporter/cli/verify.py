@@ -1,0 +1,57 @@
+"""``rnnx verify``: compare a ``.tflite`` file with the Keras model it came from."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from rnnx.exporter.cli._common import handles_errors, quiet_tensorflow, require_training_stack, stdout
+from rnnx.exporter.errors import EXIT_MISMATCH
+
+
+def _fmt(value, pattern: str) -> str:
+    return "n/a" if value is None else format(value, pattern)
+
+
+def report_table(report) -> Table:
+    table = Table(title=f"verify {report.converted} against {report.reference}", title_justify="left")
+    for column in ("check", "rows", "max |err|", "mean |err|", "atol", "decisions agree", "acc keras", "acc tflite", "result"):
+        table.add_column(column, justify="left" if column in ("check", "result") else "right")
+    for check in report.checks:
+        table.add_row(
+            check.name, str(check.samples), f"{check.max_abs_error:.2e}", f"{check.mean_abs_error:.2e}",
+            f"{check.atol:.0e}", _fmt(check.decision_agreement, ".2%"), _fmt(check.reference_accuracy, ".2%"),
+            _fmt(check.converted_accuracy, ".2%"), "[green]pass[/]" if check.passed else "[bold red]FAIL[/]",
+        )
+    return table
+
+
+@handles_errors
+def verify_command(
+    keras_model: Annotated[Path, typer.Argument(help="The source Keras model (.keras or .h5).")],
+    tflite_model: Annotated[Path, typer.Argument(help="The .tflite file exported from it.")],
+    data: Annotated[Optional[str], typer.Option(help="IMDB location for real held-out reviews (see `rnnx train sentiment --help`).")] = None,
+    samples: Annotated[int, typer.Option(min=0, help="Real test reviews to compare.")] = 300,
+    random: Annotated[int, typer.Option("--random", min=0, help="Random token sequences to compare.")] = 100,
+    atol: Annotated[Optional[float], typer.Option(min=0.0, help="Maximum absolute error allowed (default: the tolerance table).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for choosing reviews and random inputs.")] = 0,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Check that the .tflite file computes what the Keras model computes. Exit 0 pass, 1 mismatch, 2 bad input."""
+    require_training_stack("verify")
+    quiet_tensorflow()
+    from rnnx.exporter.verify import verify_model
+
+    report = verify_model(keras_model, tflite_model, data=data, samples=samples, random_samples=random, atol=atol, seed=seed)
+    if json_output:
+        stdout.print_json(json.dumps(report.to_dict()))
+    else:
+        stdout.print(report_table(report))
+        stdout.print(f"tolerance: max |err| <= {report.tolerance.atol:g} ({report.tolerance_source}: {report.tolerance.reason}); runtime {report.runtime}")
+        stdout.print("[bold green]PASS[/]: the converted model matches" if report.passed else "[bold red]FAIL[/]: the converted model does not match the Keras model")
+    if not report.passed:
+        raise typer.Exit(EXIT_MISMATCH)

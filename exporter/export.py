@@ -1,0 +1,279 @@
+"""``rnnx export``: a Keras model file in, a verified-structure ``.tflite`` file out.
+
+Plan, then act, then prove:
+
+1. load the model and :func:`~rnnx.exporter.planning.plan_export` (errors before any work);
+2. convert: lower the recurrent layers, trace, freeze, convert with builtin ops only; by default
+   in a child process, so that a converter crash becomes an error message, not a dead CLI;
+3. read the op census back from the bytes and check it against the plan;
+4. embed the ``rnnx`` metadata (tokenizer, labels, input spec, provenance);
+5. write the file atomically: whole or not at all.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+
+from rnnx.exporter.errors import ConversionError, InputFileError, RnnxError
+from rnnx.exporter.fileio import atomic_write_bytes
+from rnnx.exporter.loading import check_model_path, file_sha256, load_keras_model
+from rnnx.exporter.lowering import Lowering
+from rnnx.exporter.planning import ExportPlan, plan_export
+from rnnx.exporter.runtime.metadata import METADATA_NAME, ModelMetadata
+from rnnx.exporter.runtime.interpreter import signature_outputs
+from rnnx.exporter.runtime.model_file import op_census, with_metadata
+from rnnx.models.text.tokenizer import WordTokenizer
+
+TOKENIZER_FILE = "tokenizer.json"
+TASK_FILE = "task.json"
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """Options of :func:`export_model`.
+
+    Attributes:
+        lowering: lowering of every recurrent layer.
+        layer_lowerings: per-layer overrides, by Keras layer name.
+        batch_size: pinned batch size of the signature.
+        sequence_length: time steps; default: the model's fixed input length, else the
+            tokenizer's ``max_tokens``.
+        tokenizer: tokenizer JSON to embed; default ``tokenizer.json`` beside the model, if any.
+        task: task JSON (``{"kind", "labels", "threshold", "output"}``); default ``task.json``
+            beside the model, if any.
+        labels: label names for a binary classifier, overriding the task file's.
+        isolate: convert in a child process (a converter crash becomes a ConversionError).
+        timeout_s: limit for the child process.
+    """
+
+    lowering: Lowering = Lowering.LOOP
+    layer_lowerings: Mapping[str, Lowering] = field(default_factory=dict)
+    batch_size: int = 1
+    sequence_length: int | None = None
+    tokenizer: Path | None = None
+    task: Path | None = None
+    labels: tuple[str, ...] | None = None
+    isolate: bool = True
+    timeout_s: float = 3600.0
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What :func:`export_model` wrote.
+
+    Attributes:
+        output: the ``.tflite`` path.
+        size_bytes: its size.
+        op_census: operators per type, read back from the file.
+        plan: the export plan the census was checked against.
+        metadata: the embedded ``rnnx`` metadata.
+    """
+
+    output: Path
+    size_bytes: int
+    op_census: dict[str, int]
+    plan: ExportPlan
+    metadata: ModelMetadata
+
+
+def _sidecar(explicit: Path | None, model_path: Path, name: str) -> Path | None:
+    if explicit is not None:
+        if not Path(explicit).is_file():
+            raise InputFileError(f"{explicit} does not exist")
+        return Path(explicit)
+    candidate = model_path.parent / name
+    return candidate if candidate.is_file() else None
+
+
+def load_tokenizer(explicit: Path | None, model_path: Path) -> WordTokenizer | None:
+    """The tokenizer to embed (explicit, else ``tokenizer.json`` beside the model, else none).
+
+    Raises:
+        InputFileError: an explicit file that is missing, or a file that is not a tokenizer.
+    """
+    path = _sidecar(explicit, model_path, TOKENIZER_FILE)
+    if path is None:
+        return None
+    try:
+        return WordTokenizer.load(path)
+    except (OSError, ValueError) as err:
+        raise InputFileError(f"{path}: not a usable rnnx tokenizer ({err})") from None
+
+
+def load_task(explicit: Path | None, model_path: Path, labels: tuple[str, ...] | None, output_names) -> dict:
+    """The task description to embed.
+
+    Raises:
+        InputFileError: an unreadable task file or a wrong number of labels.
+    """
+    task: dict = {"kind": "raw", "labels": None, "threshold": None, "output": None}
+    path = _sidecar(explicit, model_path, TASK_FILE)
+    if path is not None:
+        try:
+            task.update(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError) as err:
+            raise InputFileError(f"{path}: not a task JSON file ({err})") from None
+    if labels is not None:
+        task.update(kind="binary_classification", labels=list(labels))
+    if task["kind"] == "binary_classification":
+        if not task.get("labels") or len(task["labels"]) != 2:
+            raise InputFileError(f"a binary classifier needs exactly two labels, got {task.get('labels')!r}")
+        task["threshold"] = float(task.get("threshold") or 0.5)
+        task["output"] = task.get("output") or output_names[0]
+        if task["output"] not in output_names:
+            raise InputFileError(f"task output '{task['output']}' is not a model output ({', '.join(output_names)})")
+    return task
+
+
+def _version(distribution: str) -> str:
+    try:
+        return importlib_metadata.version(distribution)
+    except importlib_metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def provenance(source: Path) -> dict:
+    """Versions, source hash and time of an export."""
+    return {
+        "rnnx": _version("rnnx"),
+        "tensorflow": _version("tensorflow"),
+        "keras": _version("keras"),
+        "python": platform.python_version(),
+        "source": source.name,
+        "source_sha256": file_sha256(source),
+        "created_utc": datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat(),
+    }
+
+
+def plan_for(model, options: ExportOptions, tokenizer: WordTokenizer | None) -> ExportPlan:
+    """:func:`plan_export` with the sequence length defaulting to the tokenizer's ``max_tokens``."""
+    length = options.sequence_length
+    if length is None and tokenizer is not None:
+        fixed = [t.shape[1] for t in model.inputs if len(t.shape) >= 2]
+        if fixed and fixed[0] is None:
+            length = tokenizer.max_tokens
+    return plan_export(model, options.lowering, options.layer_lowerings, options.batch_size, length)
+
+
+def convert_model(model, plan: ExportPlan) -> bytes:
+    """Lower, trace and convert ``model`` as ``plan`` says, in this process.
+
+    Raises:
+        UnsupportedModelError: a layer that cannot be lowered.
+        ConversionError: the converter fails (Flex ops are listed).
+    """
+    from rnnx.exporter.conversion import convert_signatures, signature_function
+    from rnnx.exporter.lowering.keras_layers import lower_model
+
+    lowered = lower_model(model, plan.lowerings)
+    serving = signature_function(lowered, plan.inputs, plan.output_names)
+    return convert_signatures({"serving_default": serving}, {"serving_default": [i.name for i in plan.inputs]})
+
+
+def _convert_isolated(source: Path, plan: ExportPlan, timeout_s: float) -> bytes:
+    """Run :func:`convert_model` in a child Python process (``rnnx.exporter.conversion_worker``)."""
+    with tempfile.TemporaryDirectory(prefix="rnnx-convert-") as folder:
+        job = Path(folder) / "job.json"
+        out, result = Path(folder) / "model.tflite", Path(folder) / "result.json"
+        job.write_text(json.dumps({"source": str(source), "plan": plan.to_dict(), "output": str(out), "result": str(result)}))
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-m", "rnnx.exporter.conversion_worker", str(job)],
+                capture_output=True, text=True, timeout=timeout_s, env=env,
+            )
+        except subprocess.TimeoutExpired:
+            raise ConversionError(f"conversion of {source} ran past {timeout_s:.0f} s and was stopped") from None
+        if proc.returncode < 0:
+            name = signal.Signals(-proc.returncode).name
+            raise ConversionError(
+                f"the TFLite converter crashed ({name}) while converting {source}; the model was not written. "
+                "Try another --lowering, and report the model if it persists"
+            )
+        if result.exists():
+            status = json.loads(result.read_text())
+            if status.get("error"):
+                raise _rebuild_error(status)
+        if proc.returncode != 0 or not out.exists():
+            tail = " | ".join(line for line in proc.stderr.strip().splitlines()[-3:])
+            raise ConversionError(f"the conversion process failed (exit code {proc.returncode}): {tail}")
+        return out.read_bytes()
+
+
+def _rebuild_error(status: Mapping) -> RnnxError:
+    from rnnx.exporter import errors
+
+    kind = getattr(errors, status.get("kind", ""), None)
+    if not (isinstance(kind, type) and issubclass(kind, RnnxError)):
+        kind = ConversionError
+    return kind(status["error"])
+
+
+def _in_model_order(outputs: list[dict], names) -> list[dict]:
+    """Signature outputs sorted as the Keras model returns them (the interpreter sorts by name)."""
+    order = {name: i for i, name in enumerate(names)}
+    return sorted(outputs, key=lambda o: order.get(o["name"], len(order)))
+
+
+def explain_export(source: str | Path, options: ExportOptions = ExportOptions()) -> ExportPlan:
+    """The plan :func:`export_model` would follow, without converting anything.
+
+    Raises:
+        InputFileError, UnsupportedModelError: as :func:`export_model` raises them before converting.
+    """
+    source = check_model_path(source)
+    tokenizer = load_tokenizer(options.tokenizer, source)
+    return plan_for(load_keras_model(source), options, tokenizer)
+
+
+def export_model(source: str | Path, output: str | Path, options: ExportOptions = ExportOptions()) -> ExportResult:
+    """Export the Keras model at ``source`` to a ``.tflite`` file at ``output``.
+
+    Args:
+        source: ``.keras`` or ``.h5`` model file.
+        output: the ``.tflite`` file to write (replaced atomically if it exists).
+        options: see :class:`ExportOptions`.
+
+    Returns:
+        An :class:`ExportResult`.
+
+    Raises:
+        InputFileError: missing or corrupt inputs, or an output folder that does not exist.
+        UnsupportedModelError: a layer or option combination rnnx cannot export, named precisely.
+        ConversionError: the converter failed or crashed, or the op census contradicts the plan.
+    """
+    source, output = check_model_path(source), Path(output)
+    if not output.parent.is_dir():
+        raise InputFileError(f"the output folder {output.parent} does not exist")
+    if output.is_dir():
+        raise InputFileError(f"{output} is a folder; give a .tflite file name")
+    tokenizer = load_tokenizer(options.tokenizer, source)
+    model = load_keras_model(source)
+    plan = plan_for(model, options, tokenizer)
+    task = load_task(options.task, source, options.labels, plan.output_names)
+    model_bytes = _convert_isolated(source, plan, options.timeout_s) if options.isolate else convert_model(model, plan)
+    census = op_census(model_bytes, str(output))
+    plan.check_census(census)
+    meta = ModelMetadata(
+        task=task,
+        inputs=[{**i.to_dict(), "kind": "token_ids" if "int" in i.dtype else "features"} for i in plan.inputs],
+        outputs=_in_model_order(signature_outputs(model_bytes, str(output)), plan.output_names),
+        tokenizer=tokenizer.to_dict() if tokenizer is not None else None,
+        lowering={"requested": plan.requested.value, "layers": [l.to_dict() for l in plan.layers]},
+        op_census=census,
+        provenance=provenance(source),
+    )
+    final = with_metadata(model_bytes, METADATA_NAME, meta.to_bytes())
+    atomic_write_bytes(output, final)
+    return ExportResult(output, len(final), census, plan, meta)

@@ -1,0 +1,45 @@
+"""``rnnx inspect`` as a library call: everything about a ``.tflite`` file, TensorFlow-free."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+from rnnx.exporter.runtime.interpreter import describe_signatures, find_runtime, make_interpreter
+from rnnx.exporter.runtime.metadata import METADATA_NAME, ModelMetadata
+from rnnx.exporter.runtime.model_file import op_census, read_metadata, schema
+from rnnx.exporter.runtime.predictor import read_model_file
+
+
+def inspect_model(path: str | Path) -> dict:
+    """Describe a ``.tflite`` file.
+
+    Returns:
+        ``{"path", "size_bytes", "subgraphs", "signatures", "op_census", "metadata_entries",
+        "rnnx"}``; ``rnnx`` is the parsed rnnx metadata with the vocabulary replaced by its size
+        (``None`` for a file not exported by rnnx).
+
+    Raises:
+        InputFileError: a missing, corrupt or unloadable file.
+    """
+    data = read_model_file(path)
+    census = op_census(data, str(path))
+    entries = read_metadata(data, str(path))
+    interpreter = make_interpreter(data, find_runtime(), 1, str(path))
+    model = schema().Model.GetRootAsModel(data, 0)
+    rnnx = None
+    if METADATA_NAME in entries:
+        rnnx = asdict(ModelMetadata.from_bytes(entries[METADATA_NAME], str(path)))
+        if rnnx.get("tokenizer"):
+            tokenizer = dict(rnnx["tokenizer"])
+            tokenizer["vocabulary_size"] = len(tokenizer.pop("vocabulary"))
+            rnnx["tokenizer"] = tokenizer
+    return {
+        "path": str(path),
+        "size_bytes": len(data),
+        "subgraphs": model.SubgraphsLength(),
+        "signatures": describe_signatures(interpreter),
+        "op_census": census,
+        "metadata_entries": sorted(entries),
+        "rnnx": rnnx,
+    }

@@ -1,0 +1,117 @@
+"""The one place rnnx imports a LiteRT interpreter.
+
+``ai-edge-litert`` (``ai_edge_litert.interpreter``) is preferred; the older ``tflite-runtime``
+(``tflite_runtime.interpreter``) is used when it is the only one installed, or when asked for.
+TensorFlow's own ``tf.lite.Interpreter`` is deliberately never used: the device side must run
+without TensorFlow.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from importlib import metadata
+
+from rnnx.exporter.errors import InputFileError, MissingDependencyError
+
+RUNTIMES = {
+    "ai-edge-litert": "ai_edge_litert.interpreter",
+    "tflite-runtime": "tflite_runtime.interpreter",
+}
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """An installed interpreter package.
+
+    Attributes:
+        name: distribution name (``"ai-edge-litert"`` or ``"tflite-runtime"``).
+        version: its installed version.
+        module: the imported ``…interpreter`` module.
+    """
+
+    name: str
+    version: str
+    module: object
+
+    def describe(self) -> str:
+        return f"{self.name} {self.version}"
+
+
+def find_runtime(name: str | None = None) -> Runtime:
+    """Import an interpreter: ``name`` if given, else the first installed of :data:`RUNTIMES`.
+
+    Raises:
+        MissingDependencyError: if the requested (or any) interpreter is not installed.
+    """
+    candidates = [name] if name else list(RUNTIMES)
+    for candidate in candidates:
+        if candidate not in RUNTIMES:
+            raise MissingDependencyError(f"unknown runtime {candidate!r}; choose one of {', '.join(RUNTIMES)}")
+        try:
+            module = importlib.import_module(RUNTIMES[candidate])
+        except ImportError:
+            continue
+        try:
+            version = metadata.version(candidate)
+        except metadata.PackageNotFoundError:
+            version = "unknown"
+        return Runtime(candidate, version, module)
+    wanted = name or " or ".join(RUNTIMES)
+    raise MissingDependencyError(f"no LiteRT interpreter found; pip install {wanted}")
+
+
+def make_interpreter(model_bytes: bytes, runtime: Runtime, num_threads: int | None = 1, source: str = "model"):
+    """Create an interpreter for ``model_bytes`` (XNNPACK delegate as the runtime applies it).
+
+    Args:
+        model_bytes: the ``.tflite`` flatbuffer.
+        runtime: from :func:`find_runtime`.
+        num_threads: CPU threads for the kernels; ``None`` lets the runtime choose.
+        source: a name for error messages.
+
+    Raises:
+        InputFileError: if the interpreter rejects the model.
+    """
+    try:
+        interpreter = runtime.module.Interpreter(model_content=model_bytes, num_threads=num_threads)
+        interpreter.allocate_tensors()
+    except (ValueError, RuntimeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise InputFileError(f"{source}: the interpreter cannot load this model: {first}") from None
+    return interpreter
+
+
+def describe_signatures(interpreter) -> dict[str, dict[str, list[dict]]]:
+    """Every signature's inputs and outputs: ``{key: {"inputs": [...], "outputs": [...]}}``.
+
+    Each tensor is ``{"name", "dtype", "shape"}``, with ``-1`` in ``shape`` (from
+    ``shape_signature``) for a dynamic dimension shown as ``None``.
+    """
+    described = {}
+    for key in interpreter.get_signature_list():
+        runner = interpreter.get_signature_runner(key)
+        entry = {}
+        for side, details in (("inputs", runner.get_input_details()), ("outputs", runner.get_output_details())):
+            entry[side] = [
+                {
+                    "name": name,
+                    "dtype": _dtype_name(d["dtype"]),
+                    "shape": [None if int(n) < 0 else int(n) for n in d.get("shape_signature", d["shape"])],
+                }
+                for name, d in details.items()
+            ]
+        described[key] = entry
+    return described
+
+
+def _dtype_name(dtype) -> str:
+    import numpy as np
+
+    return np.dtype(dtype).name
+
+
+def signature_outputs(model_bytes: bytes, source: str = "model", key: str = "serving_default") -> list[dict]:
+    """The outputs of signature ``key`` (name, dtype, shape), read through the interpreter."""
+    interpreter = make_interpreter(model_bytes, find_runtime(), 1, source)
+    return describe_signatures(interpreter)[key]["outputs"]

@@ -1,0 +1,90 @@
+"""The ``rnnx`` metadata entry embedded in every exported ``.tflite`` file.
+
+It is UTF-8 JSON in the model's ``metadata`` list under the name ``"rnnx"``; the LiteRT
+interpreter ignores it. It carries what the device needs to use the model (the tokenizer
+configuration and vocabulary, label names, the input and output specification) and what a person
+needs to trace the file (rnnx, TensorFlow and Keras versions, the sha256 of the source model, the
+lowering of each recurrent layer, the op census).
+
+Schema version 1 (all keys present; values may be ``null`` where noted)::
+
+    {
+      "format": "rnnx.metadata", "version": 1,
+      "task": {"kind": "binary_classification" | "raw", "labels": [str, ...] | null,
+               "threshold": float | null, "output": str | null},
+      "inputs":  [{"name": str, "dtype": str, "shape": [int | null, ...], "kind": "token_ids" | "features"}],
+      "outputs": [{"name": str, "dtype": str, "shape": [int | null, ...]}],
+      "tokenizer": {...} | null,          # rnnx.models.text.tokenizer.WordTokenizer.to_dict()
+      "lowering": {"requested": str, "layers": [{"name", "class", "cell", "lowering", "reason"}]},
+      "op_census": {"OP_NAME": count, ...},
+      "provenance": {"rnnx": str, "tensorflow": str, "keras": str, "source": str,
+                     "source_sha256": str, "created_utc": str}
+    }
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from rnnx.exporter.errors import InputFileError
+
+METADATA_NAME = "rnnx"
+METADATA_FORMAT = "rnnx.metadata"
+METADATA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    """Parsed ``rnnx`` metadata (see the module docstring for the fields)."""
+
+    task: dict[str, Any]
+    inputs: list[dict[str, Any]]
+    outputs: list[dict[str, Any]]
+    tokenizer: dict[str, Any] | None
+    lowering: dict[str, Any]
+    op_census: dict[str, int]
+    provenance: dict[str, Any]
+    version: int = METADATA_VERSION
+    format: str = field(default=METADATA_FORMAT)
+
+    def to_bytes(self) -> bytes:
+        """UTF-8 JSON, keys in a fixed order."""
+        return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True).encode("utf-8")
+
+    @classmethod
+    def from_bytes(cls, data: bytes, source: str = "model") -> ModelMetadata:
+        """Parse and validate an entry.
+
+        Raises:
+            InputFileError: if it is not JSON, not rnnx metadata, or of a newer version.
+        """
+        try:
+            raw = json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise InputFileError(f"{source}: the rnnx metadata entry is not valid JSON; re-export the model") from None
+        if not isinstance(raw, dict) or raw.get("format") != METADATA_FORMAT:
+            raise InputFileError(f"{source}: the 'rnnx' metadata entry is not rnnx metadata; re-export the model")
+        if raw.get("version") != METADATA_VERSION:
+            raise InputFileError(
+                f"{source}: rnnx metadata version {raw.get('version')!r} is not supported by this rnnx "
+                f"(reads version {METADATA_VERSION}); upgrade rnnx or re-export the model"
+            )
+        try:
+            return cls(**{k: raw[k] for k in cls.__dataclass_fields__})
+        except KeyError as missing:
+            raise InputFileError(f"{source}: rnnx metadata lacks the field {missing}; re-export the model") from None
+
+    @property
+    def labels(self) -> list[str] | None:
+        return self.task.get("labels")
+
+    def input_spec(self, name: str | None = None) -> dict[str, Any]:
+        """The input named ``name`` (the first when ``None``)."""
+        if name is None:
+            return self.inputs[0]
+        for spec in self.inputs:
+            if spec["name"] == name:
+                return spec
+        raise KeyError(name)

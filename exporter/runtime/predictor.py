@@ -1,0 +1,232 @@
+"""The device predictor: runs an rnnx-exported ``.tflite`` model with numpy and LiteRT only.
+
+>>> predictor = Predictor("sentiment.tflite")
+>>> predictor.classify(["A wonderful, moving film."])[0].label
+'positive'
+
+The interpreter is created once, in the constructor, and reused for every input. Texts are
+tokenized with the tokenizer embedded in the file, so the device sees exactly the token ids that
+training produced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rnnx.exporter.errors import InputFileError, InvalidInputError
+from rnnx.exporter.runtime.interpreter import Runtime, find_runtime, make_interpreter
+from rnnx.exporter.runtime.metadata import METADATA_NAME, ModelMetadata
+from rnnx.exporter.runtime.model_file import has_variable_tensors, read_metadata
+from rnnx.models.text.tokenizer import WordTokenizer
+
+SERVING_SIGNATURE = "serving_default"
+
+
+@dataclass(frozen=True)
+class Classification:
+    """One classified input.
+
+    Attributes:
+        probability: model output for the positive class, in [0, 1].
+        label: the label name (``labels[1]`` when ``probability >= threshold``, else ``labels[0]``).
+        label_index: 0 or 1.
+    """
+
+    probability: float
+    label: str
+    label_index: int
+
+
+def read_model_file(path: str | Path) -> bytes:
+    """The bytes of a ``.tflite`` file.
+
+    Raises:
+        InputFileError: if it does not exist, is a folder, is unreadable or is empty.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputFileError(f"{path} does not exist")
+    if path.is_dir():
+        raise InputFileError(f"{path} is a folder; give the .tflite file")
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise InputFileError(f"cannot read {path}: {err.strerror}") from None
+    if not data:
+        raise InputFileError(f"{path} is empty")
+    return data
+
+
+def load_metadata(model_bytes: bytes, source: str) -> ModelMetadata:
+    """The ``rnnx`` metadata of a model.
+
+    Raises:
+        InputFileError: a corrupt file, or one exported without rnnx (no ``rnnx`` entry).
+    """
+    entries = read_metadata(model_bytes, source)
+    if METADATA_NAME not in entries:
+        raise InputFileError(
+            f"{source} carries no rnnx metadata (was it exported with `rnnx export`?); "
+            "export the Keras model with rnnx to embed the tokenizer and labels"
+        )
+    return ModelMetadata.from_bytes(entries[METADATA_NAME], source)
+
+
+class Predictor:
+    """Runs an rnnx-exported model.
+
+    Args:
+        model: path to the ``.tflite`` file (or its bytes).
+        num_threads: interpreter threads (default 1, the usual setting on small devices).
+        runtime: ``"ai-edge-litert"`` or ``"tflite-runtime"``; the first installed when ``None``.
+
+    Raises:
+        InputFileError: missing, corrupt or non-rnnx model file.
+        MissingDependencyError: no interpreter installed.
+    """
+
+    def __init__(self, model: str | Path | bytes, num_threads: int | None = 1, runtime: str | None = None):
+        self.source = "model" if isinstance(model, bytes) else str(model)
+        self.model_bytes = model if isinstance(model, bytes) else read_model_file(model)
+        self.metadata = load_metadata(self.model_bytes, self.source)
+        self.tokenizer = None
+        if self.metadata.tokenizer is not None:
+            try:
+                self.tokenizer = WordTokenizer.from_dict(self.metadata.tokenizer)
+            except ValueError as err:
+                raise InputFileError(f"{self.source}: embedded tokenizer is unusable: {err}") from None
+        self.runtime: Runtime = find_runtime(runtime)
+        self.num_threads = num_threads
+        self._interpreter = make_interpreter(self.model_bytes, self.runtime, num_threads, self.source)
+        signatures = self._interpreter.get_signature_list()
+        if SERVING_SIGNATURE not in signatures:
+            raise InputFileError(f"{self.source} has no '{SERVING_SIGNATURE}' signature; re-export it with rnnx")
+        self._runner = self._interpreter.get_signature_runner(SERVING_SIGNATURE)
+        self._input_details = self._runner.get_input_details()
+        self._stateful = has_variable_tensors(self.model_bytes, self.source)
+
+    @property
+    def input_names(self) -> list[str]:
+        return [spec["name"] for spec in self.metadata.inputs]
+
+    @property
+    def batch_size(self) -> int:
+        """The batch size the model was exported with (its first input's leading dimension)."""
+        return int(self._input_details[self.input_names[0]]["shape"][0])
+
+    @property
+    def sequence_length(self) -> int:
+        """Time steps ``T`` of the first input."""
+        return int(self._input_details[self.input_names[0]]["shape"][1])
+
+    def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """One invocation of ``serving_default`` with inputs of exactly the exported shapes.
+
+        Variable tensors (the state of fused recurrent ops) are reset first, so every call
+        starts from the zero state.
+
+        Raises:
+            InvalidInputError: a missing input, or one of the wrong shape.
+        """
+        feed = {}
+        for name, detail in self._input_details.items():
+            if name not in inputs:
+                raise InvalidInputError(f"missing input '{name}'; the model takes {', '.join(self._input_details)}")
+            value = np.asarray(inputs[name])
+            expected = tuple(int(d) for d in detail["shape"])
+            if value.shape != expected:
+                raise InvalidInputError(
+                    f"input '{name}' must have shape {list(expected)} ({np.dtype(detail['dtype']).name}), "
+                    f"got {list(value.shape)}"
+                )
+            feed[name] = value.astype(detail["dtype"], copy=False)
+        if self._stateful:
+            self._interpreter.reset_all_variables()
+        return self._runner(**feed)
+
+    def predict_batches(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run ``n`` rows per input through the model in batches of :attr:`batch_size`.
+
+        Args:
+            inputs: every signature input, each ``[n, ...]`` with the exported per-row shape.
+
+        Returns:
+            Every output, ``[n, ...]``, by name.
+
+        Raises:
+            InvalidInputError: missing inputs, unequal row counts, or rows of the wrong shape.
+        """
+        arrays = {name: np.asarray(value) for name, value in inputs.items()}
+        counts = {len(a) for a in arrays.values()}
+        if len(counts) != 1:
+            raise InvalidInputError(f"inputs have different numbers of rows: {sorted(counts)}")
+        (rows,) = counts
+        if rows == 0:
+            raise InvalidInputError("no input rows to run")
+        batch = self.batch_size
+        results: dict[str, list[np.ndarray]] = {}
+        for start in range(0, rows, batch):
+            feed = {}
+            for name, detail in self._input_details.items():
+                chunk = arrays.get(name)
+                if chunk is None:
+                    raise InvalidInputError(f"missing input '{name}'; the model takes {', '.join(self._input_details)}")
+                chunk = chunk[start : start + batch]
+                padded = np.zeros((batch, *chunk.shape[1:]), dtype=detail["dtype"])
+                padded[: len(chunk)] = chunk
+                feed[name] = padded
+            for name, value in self.run(feed).items():
+                results.setdefault(name, []).append(value[: min(batch, rows - start)])
+        return {name: np.concatenate(parts, axis=0) for name, parts in results.items()}
+
+    def predict_ids(self, token_ids: np.ndarray, output: str | None = None) -> np.ndarray:
+        """Run ``int32 [n, T]`` token ids through the model; the task's output (else the first).
+
+        Raises:
+            InvalidInputError: rows of the wrong length.
+        """
+        ids = np.asarray(token_ids)
+        if ids.ndim != 2 or ids.shape[1] != self.sequence_length:
+            raise InvalidInputError(
+                f"token ids must have shape [n, {self.sequence_length}], got {list(ids.shape)}"
+            )
+        name = output or self.metadata.task.get("output") or self.metadata.outputs[0]["name"]
+        return self.predict_batches({self.input_names[0]: ids})[name]
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Token ids (``int32 [n, T]``) of ``texts`` with the embedded tokenizer.
+
+        Raises:
+            InvalidInputError: if the model has no tokenizer or a text is empty.
+        """
+        if self.tokenizer is None:
+            raise InvalidInputError(
+                f"{self.source} carries no tokenizer; re-export it with --tokenizer tokenizer.json"
+            )
+        for i, text in enumerate(texts):
+            if not text.strip():
+                raise InvalidInputError(f"input {i + 1} is an empty text; give at least one word")
+        return self.tokenizer.encode(texts)
+
+    def classify(self, texts: Sequence[str]) -> list[Classification]:
+        """Classify texts with a binary-classification model.
+
+        Raises:
+            InvalidInputError: for a model of another task, or an empty text.
+        """
+        task = self.metadata.task
+        if task.get("kind") != "binary_classification":
+            raise InvalidInputError(
+                f"{self.source} is not a binary classifier (task {task.get('kind')!r}); use Predictor.run"
+            )
+        probabilities = self.predict_ids(self.encode(texts)).reshape(len(texts), -1)[:, 0]
+        labels, threshold = task["labels"], float(task.get("threshold", 0.5))
+        out = []
+        for p in probabilities:
+            index = int(p >= threshold)
+            out.append(Classification(float(p), labels[index], index))
+        return out

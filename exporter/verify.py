@@ -1,0 +1,265 @@
+"""``rnnx verify``: does the ``.tflite`` file compute what the Keras model computes?
+
+Both models run on the same inputs:
+
+* **real reviews**: held-out IMDB test reviews (shuffled with the seed), tokenized with the
+  tokenizer embedded in the ``.tflite`` file, exactly as the device will;
+* **random tokens**: random word ids with random review lengths, padded as the tokenizer pads
+  (or random ``float32`` features for a model without token input).
+
+Every output value is compared: maximum and mean absolute error, the decision agreement (for a
+binary classifier: the same side of the threshold), and each model's accuracy against the labels
+of the real reviews. A check passes when its maximum absolute error is within the tolerance of
+:mod:`rnnx.exporter.tolerances` (or ``atol``) and every decision agrees.
+"""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import asdict, dataclass
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+
+import numpy as np
+
+from rnnx.exporter.errors import InvalidInputError
+from rnnx.exporter.tolerances import Tolerance, tolerance_for
+
+REPORT_FORMAT = "rnnx.verify_report"
+REPORT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One comparison of the two models on one set of inputs.
+
+    Attributes:
+        name: ``"real reviews"`` or ``"random tokens"`` / ``"random features"``.
+        samples: number of input rows.
+        max_abs_error: largest ``|keras - tflite|`` over all outputs and rows.
+        mean_abs_error: mean of ``|keras - tflite|``.
+        worst_row: the row with the largest error.
+        decision_agreement: share of rows on the same side of the threshold (``None`` if the
+            task has no decision).
+        reference_accuracy, converted_accuracy: accuracy of each model against the labels
+            (``None`` without labels).
+        atol: the tolerance applied.
+        passed: ``max_abs_error <= atol`` and, when there are decisions, all agree.
+    """
+
+    name: str
+    samples: int
+    max_abs_error: float
+    mean_abs_error: float
+    worst_row: int
+    decision_agreement: float | None
+    reference_accuracy: float | None
+    converted_accuracy: float | None
+    atol: float
+    passed: bool
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """The outcome of :func:`verify_model`; serializable with :meth:`to_dict`."""
+
+    reference: str
+    converted: str
+    runtime: str
+    tolerance: Tolerance
+    tolerance_source: str
+    checks: tuple[CheckResult, ...]
+    seed: int
+    environment: dict
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.checks) and all(check.passed for check in self.checks)
+
+    def to_dict(self) -> dict:
+        return {
+            "format": REPORT_FORMAT,
+            "version": REPORT_VERSION,
+            "passed": self.passed,
+            "reference": self.reference,
+            "converted": self.converted,
+            "runtime": self.runtime,
+            "tolerance": {**asdict(self.tolerance), "source": self.tolerance_source},
+            "seed": self.seed,
+            "checks": [asdict(check) for check in self.checks],
+            "environment": self.environment,
+        }
+
+
+def _version(name: str) -> str:
+    try:
+        return importlib_metadata.version(name)
+    except importlib_metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _environment(runtime: str) -> dict:
+    return {
+        "rnnx": _version("rnnx"),
+        "tensorflow": _version("tensorflow"),
+        "keras": _version("keras"),
+        "runtime": runtime,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "processor": platform.processor() or platform.machine(),
+    }
+
+
+def compare(
+    name: str,
+    reference: list[np.ndarray],
+    converted: list[np.ndarray],
+    atol: float,
+    labels: np.ndarray | None = None,
+    threshold: float | None = None,
+) -> CheckResult:
+    """Compare the outputs of the two models on the same rows.
+
+    Args:
+        name: the check's name.
+        reference, converted: the outputs in the same order, each ``[n, ...]``.
+        atol: maximum absolute error allowed.
+        labels: ``int [n]`` true labels, for accuracies (binary tasks).
+        threshold: decision threshold on the first output (binary tasks); ``None`` for no decision.
+
+    Raises:
+        InvalidInputError: when the two sides' outputs differ in number or shape.
+    """
+    if len(reference) != len(converted):
+        raise InvalidInputError(f"{name}: Keras gives {len(reference)} outputs, the .tflite file {len(converted)}")
+    rows = len(reference[0])
+    per_row = np.zeros(rows)
+    total, count = 0.0, 0
+    for ref, conv in zip(reference, converted):
+        ref, conv = np.asarray(ref, np.float64), np.asarray(conv, np.float64)
+        if ref.shape != conv.shape:
+            raise InvalidInputError(f"{name}: output shapes differ: Keras {list(ref.shape)}, .tflite {list(conv.shape)}")
+        error = np.abs(ref - conv).reshape(rows, -1)
+        per_row = np.maximum(per_row, error.max(axis=1))
+        total += float(error.sum())
+        count += error.size
+    agreement = ref_acc = conv_acc = None
+    if threshold is not None:
+        ref_decision = np.asarray(reference[0]).reshape(rows, -1)[:, 0] >= threshold
+        conv_decision = np.asarray(converted[0]).reshape(rows, -1)[:, 0] >= threshold
+        agreement = float(np.mean(ref_decision == conv_decision))
+        if labels is not None:
+            ref_acc = float(np.mean(ref_decision == labels.astype(bool)))
+            conv_acc = float(np.mean(conv_decision == labels.astype(bool)))
+    max_error = float(per_row.max())
+    passed = max_error <= atol and (agreement is None or agreement == 1.0)
+    return CheckResult(
+        name, rows, max_error, total / max(count, 1), int(per_row.argmax()), agreement, ref_acc, conv_acc, atol, passed
+    )
+
+
+def random_token_ids(rng: np.random.Generator, rows: int, length: int, vocabulary: int) -> np.ndarray:
+    """``int32 [rows, length]`` random word ids (2 … vocabulary-1) with random lengths, pre-padded.
+
+    Half the rows are full length; the others are 1 … length tokens long.
+    """
+    ids = np.zeros((rows, length), dtype=np.int32)
+    for row in range(rows):
+        size = length if row % 2 == 0 else int(rng.integers(1, length + 1))
+        ids[row, length - size :] = rng.integers(2, max(vocabulary, 3), size=size)
+    return ids
+
+
+def _embedding_size(model) -> int | None:
+    import keras
+
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        if isinstance(layer, keras.layers.Embedding):
+            return int(layer.input_dim)
+    return None
+
+
+def verify_model(
+    keras_path: str | Path,
+    tflite_path: str | Path,
+    data: str | Path | None = None,
+    samples: int = 300,
+    random_samples: int = 100,
+    atol: float | None = None,
+    seed: int = 0,
+    runtime: str | None = None,
+) -> VerifyReport:
+    """Run the Keras model and the converted model on real and random inputs and compare them.
+
+    Args:
+        keras_path: the source ``.keras``/``.h5`` model.
+        tflite_path: the rnnx-exported ``.tflite`` file.
+        data: IMDB location (see :func:`rnnx.models.data.imdb.find_imdb`); real reviews are used
+            when the model carries a tokenizer. ``None`` searches the usual places.
+        samples: real reviews to compare (0 skips the check).
+        random_samples: random input rows (0 skips the check).
+        atol: tolerance override; default from the tolerance table for the file's lowerings.
+        seed: seeds the choice of reviews and the random inputs.
+        runtime: interpreter package (default: the first installed).
+
+    Returns:
+        A :class:`VerifyReport` (it does not raise on a mismatch: ``report.passed`` says).
+
+    Raises:
+        InputFileError, DataNotFoundError, UnsupportedModelError: unusable inputs.
+        InvalidInputError: when there is nothing to compare.
+    """
+    from rnnx.exporter.loading import load_keras_model
+    from rnnx.exporter.runtime.predictor import Predictor
+    from rnnx.models.data.imdb import find_imdb, load_imdb
+
+    predictor = Predictor(tflite_path, runtime=runtime)
+    model = load_keras_model(keras_path)
+    meta = predictor.metadata
+    lowerings = [layer["lowering"] for layer in meta.lowering.get("layers", [])]
+    table = tolerance_for(lowerings)
+    tolerance = table if atol is None else Tolerance(atol, "given with --atol")
+    output_names = [o["name"] for o in meta.outputs]
+    binary = meta.task.get("kind") == "binary_classification"
+    threshold = float(meta.task["threshold"]) if binary else None
+    rng = np.random.default_rng(seed)
+    input_name = predictor.input_names[0]
+    length = predictor.sequence_length
+
+    def run_both(batch: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        reference = model.predict(batch, batch_size=256, verbose=0)
+        reference = reference if isinstance(reference, (list, tuple)) else [reference]
+        converted = predictor.predict_batches({input_name: batch})
+        return [np.asarray(r) for r in reference], [converted[name] for name in output_names]
+
+    checks = []
+    if samples > 0 and predictor.tokenizer is not None:
+        reviews = load_imdb(find_imdb(data), "test").shuffled(seed).head(samples)
+        ids = predictor.encode(reviews.texts)
+        reference, converted = run_both(ids)
+        checks.append(compare("real reviews", reference, converted, tolerance.atol, reviews.labels, threshold))
+    if random_samples > 0:
+        spec = meta.input_spec()
+        if spec.get("kind") == "token_ids":
+            vocabulary = predictor.tokenizer.num_words if predictor.tokenizer else (_embedding_size(model) or 2)
+            batch = random_token_ids(rng, random_samples, length, vocabulary)
+            name = "random tokens"
+        else:
+            shape = [random_samples, *spec["shape"][1:]]
+            batch = rng.standard_normal(shape).astype(np.float32)
+            name = "random features"
+        reference, converted = run_both(batch)
+        checks.append(compare(name, reference, converted, tolerance.atol, None, threshold))
+    if not checks:
+        raise InvalidInputError("nothing to verify: give --samples or --random above 0")
+    source = "--atol" if atol is not None else f"table ({', '.join(sorted(set(lowerings))) or 'none'}, float32)"
+    return VerifyReport(
+        reference=str(keras_path),
+        converted=str(tflite_path),
+        runtime=predictor.runtime.describe(),
+        tolerance=tolerance,
+        tolerance_source=source,
+        checks=tuple(checks),
+        seed=seed,
+        environment=_environment(predictor.runtime.describe()),
+    )
