@@ -17,9 +17,21 @@ EXIT_INTERNAL = 3
 
 
 def quiet_tensorflow() -> None:
-    """Keep TensorFlow's C++ start-up chatter off the terminal (before TensorFlow is imported)."""
+    """Import TensorFlow with its C++ start-up chatter (CUDA probing, absl notices) kept off the terminal.
+
+    Python exceptions still propagate; what the libraries printed is shown only if the import fails.
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "2")
+    from rnnx.exporter.runtime.native_output import capture_native_stderr
+
+    try:
+        with capture_native_stderr() as log:
+            import tensorflow as tf
+
+            tf.config.list_physical_devices("GPU")
+    except Exception:
+        sys.stderr.write(log.text)
+        raise
 
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:

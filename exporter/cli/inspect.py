@@ -51,7 +51,7 @@ def inspect_command(
             f"tokenizer: {tok['type']} v{tok['version']}, {tok['vocabulary_size']} words, num_words {tok['num_words']}, "
             f"max_tokens {tok['max_tokens']}, padding {tok['padding']}, truncating {tok['truncating']}"
         )
-    layers = ", ".join(f"{l['name']} ({l['class']}): {l['lowering']}" for l in meta["lowering"]["layers"]) or "none"
+    layers = ", ".join(f"{l['name']} ({l['layer_class']}): {l['lowering']}" for l in meta["lowering"]["layers"]) or "none"
     stdout.print(f"lowering: {layers}")
     prov = meta["provenance"]
     stdout.print(

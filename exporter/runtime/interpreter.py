@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from importlib import metadata
 
 from rnnx.exporter.errors import InputFileError, MissingDependencyError
+from rnnx.exporter.runtime.native_output import capture_native_stderr
 
 RUNTIMES = {
     "ai-edge-litert": "ai_edge_litert.interpreter",
@@ -74,11 +75,12 @@ def make_interpreter(model_bytes: bytes, runtime: Runtime, num_threads: int | No
         InputFileError: if the interpreter rejects the model.
     """
     try:
-        interpreter = runtime.module.Interpreter(model_content=model_bytes, num_threads=num_threads)
-        interpreter.allocate_tensors()
+        with capture_native_stderr() as log:
+            interpreter = runtime.module.Interpreter(model_content=model_bytes, num_threads=num_threads)
+            interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise InputFileError(f"{source}: the interpreter cannot load this model: {first}") from None
+        detail = (str(err).strip() or log.text.strip() or type(err).__name__).splitlines()[0]
+        raise InputFileError(f"{source}: the interpreter cannot load this model: {detail}") from None
     return interpreter
 
 

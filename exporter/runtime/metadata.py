@@ -15,7 +15,8 @@ Schema version 1 (all keys present; values may be ``null`` where noted)::
       "inputs":  [{"name": str, "dtype": str, "shape": [int | null, ...], "kind": "token_ids" | "features"}],
       "outputs": [{"name": str, "dtype": str, "shape": [int | null, ...]}],
       "tokenizer": {...} | null,          # rnnx.models.text.tokenizer.WordTokenizer.to_dict()
-      "lowering": {"requested": str, "layers": [{"name", "class", "cell", "lowering", "reason"}]},
+      "lowering": {"requested": str, "layers": [{"name", "layer_class", "cell", "lowering",
+                                                 "reason", "directions"}]},
       "op_census": {"OP_NAME": count, ...},
       "provenance": {"rnnx": str, "tensorflow": str, "keras": str, "source": str,
                      "source_sha256": str, "created_utc": str}
