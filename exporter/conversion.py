@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 import tempfile
 from collections.abc import Mapping, Sequence
+
 import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
@@ -49,7 +50,9 @@ def _frozen(function, input_names: Sequence[str]):
     concrete = function.get_concrete_function()
     frozen = convert_variables_to_constants_v2(concrete)
     output_names = list(concrete.structured_outputs.keys())
-    specs = [tf.TensorSpec(s.shape, s.dtype, name=n) for s, n in zip(concrete.structured_input_signature[0], input_names)]
+    specs = [
+        tf.TensorSpec(s.shape, s.dtype, name=n) for s, n in zip(concrete.structured_input_signature[0], input_names)
+    ]
 
     def call(*args):
         return dict(zip(output_names, frozen(*args)))
@@ -80,8 +83,8 @@ def convert_signatures(functions: Mapping[str, object], input_names: Mapping[str
     """
     module = tf.Module()
     frozen = {key: _frozen(fn, input_names[key]) for key, fn in functions.items()}
-    for key, fn in frozen.items():
-        setattr(module, f"_signature_{len(module.__dict__)}", fn)
+    for index, fn in enumerate(frozen.values()):
+        setattr(module, f"signature_{index}", fn)  # tracked, so the SavedModel keeps the functions
     signatures = {key: fn.get_concrete_function() for key, fn in frozen.items()}
     with tempfile.TemporaryDirectory(prefix="rnnx-savedmodel-") as folder:
         tf.saved_model.save(module, folder, signatures=signatures)

@@ -30,8 +30,8 @@ from rnnx.exporter.fileio import atomic_write_bytes
 from rnnx.exporter.loading import check_model_path, file_sha256, load_keras_model
 from rnnx.exporter.lowering import Lowering
 from rnnx.exporter.planning import ExportPlan, plan_export
-from rnnx.exporter.runtime.metadata import METADATA_NAME, ModelMetadata
 from rnnx.exporter.runtime.interpreter import signature_outputs
+from rnnx.exporter.runtime.metadata import METADATA_NAME, ModelMetadata
 from rnnx.exporter.runtime.model_file import op_census, with_metadata
 from rnnx.models.text.tokenizer import WordTokenizer
 
@@ -186,12 +186,17 @@ def _convert_isolated(source: Path, plan: ExportPlan, timeout_s: float) -> bytes
     with tempfile.TemporaryDirectory(prefix="rnnx-convert-") as folder:
         job = Path(folder) / "job.json"
         out, result = Path(folder) / "model.tflite", Path(folder) / "result.json"
-        job.write_text(json.dumps({"source": str(source), "plan": plan.to_dict(), "output": str(out), "result": str(result)}))
+        job.write_text(
+            json.dumps({"source": str(source), "plan": plan.to_dict(), "output": str(out), "result": str(result)})
+        )
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
         try:
             proc = subprocess.run(
                 [sys.executable, "-m", "rnnx.exporter.conversion_worker", str(job)],
-                capture_output=True, text=True, timeout=timeout_s, env=env,
+                capture_output=True,
+                text=True,
+                timeout=timeout_s,
+                env=env,
             )
         except subprocess.TimeoutExpired:
             raise ConversionError(f"conversion of {source} ran past {timeout_s:.0f} s and was stopped") from None
@@ -270,7 +275,7 @@ def export_model(source: str | Path, output: str | Path, options: ExportOptions 
         inputs=[{**i.to_dict(), "kind": "token_ids" if "int" in i.dtype else "features"} for i in plan.inputs],
         outputs=_in_model_order(signature_outputs(model_bytes, str(output)), plan.output_names),
         tokenizer=tokenizer.to_dict() if tokenizer is not None else None,
-        lowering={"requested": plan.requested.value, "layers": [l.to_dict() for l in plan.layers]},
+        lowering={"requested": plan.requested.value, "layers": [layer.to_dict() for layer in plan.layers]},
         op_census=census,
         provenance=provenance(source),
     )

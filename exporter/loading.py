@@ -33,7 +33,9 @@ def check_model_path(path: str | Path) -> Path:
         raise InputFileError(f"{path} is a folder; give a .keras or .h5 model file")
     suffix = path.suffix.lower()
     if suffix not in KERAS_SUFFIXES:
-        raise InputFileError(f"{path}: expected a Keras model file ({', '.join(KERAS_SUFFIXES)}), got '{suffix or 'no suffix'}'")
+        raise InputFileError(
+            f"{path}: expected a Keras model file ({', '.join(KERAS_SUFFIXES)}), got '{suffix or 'no suffix'}'"
+        )
     if suffix == ".keras" and not zipfile.is_zipfile(path):
         raise InputFileError(f"{path} is not a .keras archive (not a zip file; truncated or corrupt?)")
     if suffix in (".h5", ".hdf5"):

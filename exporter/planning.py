@@ -82,7 +82,7 @@ class ExportPlan:
 
     def expected_while_ops(self) -> int:
         """``WHILE`` ops the converted file must contain."""
-        return sum(lowering_info(l.lowering).while_ops_per_layer * l.directions for l in self.layers)
+        return sum(lowering_info(layer.lowering).while_ops_per_layer * layer.directions for layer in self.layers)
 
     def check_census(self, census: Mapping[str, int]) -> None:
         """Check the op census read back from the converted file against the plan.
@@ -96,7 +96,7 @@ class ExportPlan:
             raise ConversionError(f"the converted file contains non-builtin ops: {', '.join(custom)}")
         expected, found = self.expected_while_ops(), census.get("WHILE", 0)
         if found != expected:
-            planned = ", ".join(f"{l.name}: {l.lowering.value}" for l in self.layers)
+            planned = ", ".join(f"{layer.name}: {layer.lowering.value}" for layer in self.layers)
             raise ConversionError(
                 f"the converted file has {found} WHILE op(s) but the plan ({planned}) implies {expected}; "
                 "the converter did not produce the planned lowering"
@@ -113,9 +113,7 @@ class ExportPlan:
 
     @classmethod
     def from_dict(cls, data: Mapping) -> ExportPlan:
-        layers = tuple(
-            LayerPlan(**{**layer, "lowering": Lowering(layer["lowering"])}) for layer in data["layers"]
-        )
+        layers = tuple(LayerPlan(**{**layer, "lowering": Lowering(layer["lowering"])}) for layer in data["layers"])
         return cls(
             Lowering(data["requested"]),
             layers,
@@ -168,14 +166,18 @@ def _describe(layer) -> tuple[str, str, int]:
     return type(layer).__name__, recurrent_spec(layer).kind, 1
 
 
-def signature_tensors(model, batch_size: int, sequence_length: int | None) -> tuple[tuple[TensorInfo, ...], tuple[str, ...]]:
+def signature_tensors(
+    model, batch_size: int, sequence_length: int | None
+) -> tuple[tuple[TensorInfo, ...], tuple[str, ...]]:
     """The signature inputs (batch pinned, time steps fixed when known) and output names.
 
     Raises:
         UnsupportedModelError: when ``sequence_length`` contradicts the model's fixed input length.
     """
     inputs = []
-    names = _unique([_clean(t.name, "input" if len(model.inputs) == 1 else f"input_{i}") for i, t in enumerate(model.inputs)])
+    names = _unique(
+        [_clean(t.name, "input" if len(model.inputs) == 1 else f"input_{i}") for i, t in enumerate(model.inputs)]
+    )
     for name, tensor in zip(names, model.inputs):
         shape = list(tensor.shape)
         if len(shape) >= 2:
@@ -232,7 +234,7 @@ def plan_export(
         chosen = overrides.get(layer.name, requested)
         reason = "per-layer override" if layer.name in overrides else f"--lowering {requested.value}"
         if lowering_info(chosen).fixed_length and not fixed_time:
-            working = ", ".join(l.value for l in Lowering if not lowering_info(l).fixed_length)
+            working = ", ".join(k.value for k in Lowering if not lowering_info(k).fixed_length)
             raise UnsupportedModelError(
                 f"layer `{layer.name}` ({layer_class}): the {chosen.value} lowering needs a fixed sequence "
                 f"length and the model's is dynamic; pass --sequence-length N, or use {working}"

@@ -138,7 +138,9 @@ def compare(
     for ref, conv in zip(reference, converted):
         ref, conv = np.asarray(ref, np.float64), np.asarray(conv, np.float64)
         if ref.shape != conv.shape:
-            raise InvalidInputError(f"{name}: output shapes differ: Keras {list(ref.shape)}, .tflite {list(conv.shape)}")
+            raise InvalidInputError(
+                f"{name}: output shapes differ: Keras {list(ref.shape)}, .tflite {list(conv.shape)}"
+            )
         error = np.abs(ref - conv).reshape(rows, -1)
         per_row = np.maximum(per_row, error.max(axis=1))
         total += float(error.sum())

@@ -50,7 +50,14 @@ def tiny_run(tmp_path_factory, imdb_test) -> Path:
     model.save(folder / "model.keras")
     tokenizer.save(folder / "tokenizer.json")
     (folder / "task.json").write_text(
-        json.dumps({"kind": "binary_classification", "labels": ["negative", "positive"], "threshold": 0.5, "output": "probability"})
+        json.dumps(
+            {
+                "kind": "binary_classification",
+                "labels": ["negative", "positive"],
+                "threshold": 0.5,
+                "output": "probability",
+            }
+        )
     )
     return folder
 

@@ -5,13 +5,13 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
+from builders import features, run_tflite, stack_model  # noqa: E402
+
 from rnnx.exporter.errors import ConversionError  # noqa: E402
 from rnnx.exporter.export import convert_model  # noqa: E402
 from rnnx.exporter.lowering import Lowering  # noqa: E402
 from rnnx.exporter.planning import plan_export  # noqa: E402
 from rnnx.exporter.runtime.model_file import op_census  # noqa: E402
-
-from builders import features, run_tflite, stack_model  # noqa: E402
 
 
 @pytest.mark.parametrize("cell", ["gru", "lstm", "rnn"])

@@ -21,8 +21,10 @@ def test_isolated_export_equals_in_process_export(tiny_run, tiny_exports, tmp_pa
 
 
 def test_explain_converts_nothing(tiny_run, tmp_path):
-    plan = explain_export(tiny_run / "model.keras", ExportOptions(lowering=Lowering.UNROLLED, layer_lowerings={"gru_2": Lowering.LOOP}))
-    assert [(l.name, l.lowering.value, l.reason) for l in plan.layers] == [
+    plan = explain_export(
+        tiny_run / "model.keras", ExportOptions(lowering=Lowering.UNROLLED, layer_lowerings={"gru_2": Lowering.LOOP})
+    )
+    assert [(layer.name, layer.lowering.value, layer.reason) for layer in plan.layers] == [
         ("gru_1", "unrolled", "--lowering unrolled"),
         ("gru_2", "loop", "per-layer override"),
         ("gru_3", "unrolled", "--lowering unrolled"),

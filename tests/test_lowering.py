@@ -5,12 +5,12 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
+from builders import RECURRENT_NAMES, F, T, features, stack_model  # noqa: E402
+
 from rnnx.exporter.errors import UnsupportedModelError  # noqa: E402
 from rnnx.exporter.lowering import Lowering  # noqa: E402
 from rnnx.exporter.lowering.keras_layers import lower_model  # noqa: E402
 from rnnx.exporter.planning import plan_export  # noqa: E402
-
-from builders import RECURRENT_NAMES, F, T, features, stack_model  # noqa: E402
 
 CELLS = ("gru", "lstm", "rnn")
 
@@ -37,7 +37,9 @@ def test_lowered_graph_equals_keras(cell, lowering, masked):
 @pytest.mark.parametrize(
     "layer",
     [
-        keras.layers.GRU(4, reset_after=False, activation="relu", recurrent_activation="hard_sigmoid", return_sequences=True),
+        keras.layers.GRU(
+            4, reset_after=False, activation="relu", recurrent_activation="hard_sigmoid", return_sequences=True
+        ),
         keras.layers.GRU(4, use_bias=False, return_sequences=True),
         keras.layers.LSTM(4, unit_forget_bias=False, activation="softsign", return_sequences=True),
         keras.layers.SimpleRNN(4, activation="relu", return_sequences=True, zero_output_for_mask=True),
@@ -85,12 +87,14 @@ def test_unrolled_needs_a_fixed_length():
 
 def test_overrides_must_name_recurrent_layers():
     model = stack_model("gru")
-    with pytest.raises(UnsupportedModelError, match=r"names no recurrent layer: head .*backwards, both_ways, with_state"):
+    with pytest.raises(
+        UnsupportedModelError, match=r"names no recurrent layer: head .*backwards, both_ways, with_state"
+    ):
         plan_export(model, layer_lowerings={"head": "loop"})
     with pytest.raises(UnsupportedModelError, match="unknown lowering 'fused'.*loop, unrolled"):
         plan_export(model, layer_lowerings={"backwards": "fused"})
     plan = plan_export(model, Lowering.LOOP, layer_lowerings={"both_ways": "unrolled"})
-    assert [(l.name, l.lowering.value, l.directions) for l in plan.layers] == [
+    assert [(layer.name, layer.lowering.value, layer.directions) for layer in plan.layers] == [
         ("backwards", "loop", 1),
         ("both_ways", "unrolled", 2),
         ("with_state", "loop", 1),

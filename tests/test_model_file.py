@@ -1,12 +1,11 @@
 import json
 
 import pytest
+from builders import run_tflite
 
 from rnnx.exporter.errors import InputFileError
 from rnnx.exporter.runtime.metadata import METADATA_NAME, ModelMetadata
 from rnnx.exporter.runtime.model_file import op_census, read_metadata, with_metadata
-
-from builders import run_tflite
 
 
 def test_metadata_round_trip_keeps_the_model_working(tiny_exports):
@@ -29,7 +28,12 @@ def test_embedded_metadata_describes_the_export(tiny_run, tiny_exports):
     from rnnx.models.text.tokenizer import WordTokenizer
 
     meta = ModelMetadata.from_bytes(read_metadata(tiny_exports["unrolled"].read_bytes())[METADATA_NAME])
-    assert meta.task == {"kind": "binary_classification", "labels": ["negative", "positive"], "threshold": 0.5, "output": "probability"}
+    assert meta.task == {
+        "kind": "binary_classification",
+        "labels": ["negative", "positive"],
+        "threshold": 0.5,
+        "output": "probability",
+    }
     assert meta.inputs == [{"name": "token_ids", "dtype": "int32", "shape": [1, 24], "kind": "token_ids"}]
     assert meta.outputs == [{"name": "probability", "dtype": "float32", "shape": [1, 1]}]
     assert meta.tokenizer == WordTokenizer.load(tiny_run / "tokenizer.json").to_dict()

@@ -9,7 +9,9 @@ from rnnx.exporter.verify import compare, random_token_ids, verify_model
 
 @pytest.mark.parametrize("lowering", ["loop", "unrolled"])
 def test_exports_pass_on_real_and_random_inputs(tiny_run, tiny_exports, shared_data, lowering):
-    report = verify_model(tiny_run / "model.keras", tiny_exports[lowering], data=shared_data, samples=120, random_samples=40)
+    report = verify_model(
+        tiny_run / "model.keras", tiny_exports[lowering], data=shared_data, samples=120, random_samples=40
+    )
     assert report.passed
     real, random = report.checks
     assert (real.name, real.samples, random.name, random.samples) == ("real reviews", 120, "random tokens", 40)
@@ -18,7 +20,9 @@ def test_exports_pass_on_real_and_random_inputs(tiny_run, tiny_exports, shared_d
     assert 0.0 <= real.mean_abs_error <= real.max_abs_error
     assert report.tolerance.atol == 1e-5
     data = json.loads(json.dumps(report.to_dict()))
-    assert data["passed"] is True and data["version"] == 1 and data["environment"]["runtime"].startswith("ai-edge-litert")
+    assert (
+        data["passed"] is True and data["version"] == 1 and data["environment"]["runtime"].startswith("ai-edge-litert")
+    )
 
 
 def test_a_perturbed_model_fails(tiny_run, tmp_path, shared_data):
@@ -33,7 +37,9 @@ def test_a_perturbed_model_fails(tiny_run, tmp_path, shared_data):
     for name in ("tokenizer.json", "task.json"):
         (tmp_path / name).write_bytes((tiny_run / name).read_bytes())
     export_model(tmp_path / "model.keras", tmp_path / "perturbed.tflite", ExportOptions(isolate=False))
-    report = verify_model(tiny_run / "model.keras", tmp_path / "perturbed.tflite", data=shared_data, samples=60, random_samples=20)
+    report = verify_model(
+        tiny_run / "model.keras", tmp_path / "perturbed.tflite", data=shared_data, samples=60, random_samples=20
+    )
     assert not report.passed
     assert all(check.max_abs_error > 1e-4 for check in report.checks)
     assert all(not check.passed for check in report.checks)

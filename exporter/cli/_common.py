@@ -8,11 +8,13 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from rnnx.exporter.errors import EXIT_BAD_INPUT, RnnxError
 
-stdout = Console(highlight=False, soft_wrap=True)
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+# Markup is off by default: file names, shapes like [1, 24] and messages print literally.
+stdout = Console(highlight=False, soft_wrap=True, markup=False)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 EXIT_INTERNAL = 3
 
 
@@ -36,7 +38,7 @@ def quiet_tensorflow() -> None:
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
     """Print ``error: message`` on stderr and return the ``typer.Exit`` to raise."""
-    stderr.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    stderr.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False)
     return typer.Exit(code)
 
 
@@ -74,7 +76,13 @@ def require_training_stack(command: str) -> None:
     """Fail with a clear message when TensorFlow/Keras are not installed."""
     import importlib.util
 
-    missing = [name for name in ("tensorflow", "keras") if importlib.util.find_spec(name) is None]
+    def absent(name: str) -> bool:
+        try:
+            return importlib.util.find_spec(name) is None
+        except ImportError:
+            return True
+
+    missing = [name for name in ("tensorflow", "keras") if absent(name)]
     if missing:
         raise fail(
             f"`rnnx {command}` needs {' and '.join(missing)}; install the desktop extra: pip install 'rnnx[train]'"

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from rnnx.exporter.cli._common import fail, handles_errors, quiet_tensorflow, require_training_stack, stderr, stdout
+from rnnx.exporter.cli._common import fail, handles_errors, quiet_tensorflow, require_training_stack, stdout
 
 
 class LoweringChoice(str, Enum):
@@ -53,17 +53,47 @@ def census_table(census: dict[str, int]) -> Table:
 @handles_errors
 def export_command(
     model: Annotated[Path, typer.Argument(help="Keras model file (.keras or legacy .h5).")],
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="The .tflite file to write. Default: MODEL with .tflite suffix.")] = None,
-    lowering: Annotated[LoweringChoice, typer.Option(help="How recurrent layers are lowered: loop (one WHILE op per layer) or unrolled (ops repeated per time step).")] = LoweringChoice.loop,
-    layer_lowering: Annotated[Optional[list[str]], typer.Option(help="Per-layer override, LAYER=LOWERING; repeatable.")] = None,
+    output: Annotated[
+        Optional[Path],
+        typer.Option("--output", "-o", help="The .tflite file to write. Default: MODEL with .tflite suffix."),
+    ] = None,
+    lowering: Annotated[
+        LoweringChoice,
+        typer.Option(
+            help="How recurrent layers are lowered: loop (one WHILE op per layer) or unrolled (ops repeated per time step)."
+        ),
+    ] = LoweringChoice.loop,
+    layer_lowering: Annotated[
+        Optional[list[str]], typer.Option(help="Per-layer override, LAYER=LOWERING; repeatable.")
+    ] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Batch size pinned in the signature.")] = 1,
-    sequence_length: Annotated[Optional[int], typer.Option(min=1, help="Time steps when the model's input length is dynamic (default: the tokenizer's max_tokens).")] = None,
-    tokenizer: Annotated[Optional[Path], typer.Option(help="Tokenizer JSON to embed (default: tokenizer.json beside MODEL).")] = None,
-    task: Annotated[Optional[Path], typer.Option(help="Task JSON with labels (default: task.json beside MODEL).")] = None,
-    labels: Annotated[Optional[str], typer.Option(help="Label names of a binary classifier, e.g. negative,positive.")] = None,
-    explain: Annotated[bool, typer.Option("--explain", help="Print the plan (each recurrent layer's lowering and why) without converting.")] = False,
+    sequence_length: Annotated[
+        Optional[int],
+        typer.Option(
+            min=1, help="Time steps when the model's input length is dynamic (default: the tokenizer's max_tokens)."
+        ),
+    ] = None,
+    tokenizer: Annotated[
+        Optional[Path], typer.Option(help="Tokenizer JSON to embed (default: tokenizer.json beside MODEL).")
+    ] = None,
+    task: Annotated[
+        Optional[Path], typer.Option(help="Task JSON with labels (default: task.json beside MODEL).")
+    ] = None,
+    labels: Annotated[
+        Optional[str], typer.Option(help="Label names of a binary classifier, e.g. negative,positive.")
+    ] = None,
+    explain: Annotated[
+        bool,
+        typer.Option("--explain", help="Print the plan (each recurrent layer's lowering and why) without converting."),
+    ] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
-    in_process: Annotated[bool, typer.Option("--in-process", help="Convert in this process instead of a child process (a converter crash then ends rnnx).")] = False,
+    in_process: Annotated[
+        bool,
+        typer.Option(
+            "--in-process",
+            help="Convert in this process instead of a child process (a converter crash then ends rnnx).",
+        ),
+    ] = False,
 ) -> None:
     """Convert a Keras model to a .tflite (LiteRT) file with builtin ops only."""
     require_training_stack("export")
@@ -97,7 +127,14 @@ def export_command(
     result = export_model(model, output, options)
     if json_output:
         stdout.print_json(
-            json.dumps({"output": str(result.output), "size_bytes": result.size_bytes, "op_census": result.op_census, "plan": result.plan.to_dict()})
+            json.dumps(
+                {
+                    "output": str(result.output),
+                    "size_bytes": result.size_bytes,
+                    "op_census": result.op_census,
+                    "plan": result.plan.to_dict(),
+                }
+            )
         )
         return
     stdout.print(plan_table(result.plan))

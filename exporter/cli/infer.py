@@ -49,7 +49,12 @@ def read_texts(path: Path | None, texts: list[str]) -> list[str]:
 def infer_command(
     model: Annotated[Path, typer.Argument(help="An rnnx-exported .tflite file.")],
     text: Annotated[Optional[list[str]], typer.Option("--text", "-t", help="A text to classify; repeatable.")] = None,
-    input_file: Annotated[Optional[Path], typer.Option("--input", "-i", help="File of texts: one per line, or JSON Lines with a 'text' field; '-' for stdin.")] = None,
+    input_file: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--input", "-i", help="File of texts: one per line, or JSON Lines with a 'text' field; '-' for stdin."
+        ),
+    ] = None,
     threads: Annotated[int, typer.Option(min=1, help="Interpreter threads.")] = 1,
     json_output: Annotated[bool, typer.Option("--json", help="Print the predictions as JSON.")] = False,
 ) -> None:
@@ -67,4 +72,4 @@ def infer_command(
         return
     for t, r in zip(texts, results):
         preview = t if len(t) <= 70 else t[:67] + "..."
-        stdout.print(f"{r.probability:.4f}  {r.label:<8}  {preview}", markup=False)
+        stdout.print(f"{r.probability:.4f}  {r.label:<8}  {preview}")

@@ -15,7 +15,9 @@ from rnnx.exporter.cli._common import handles_errors, stdout
 @handles_errors
 def inspect_command(
     model: Annotated[Path, typer.Argument(help="A .tflite file.")],
-    json_output: Annotated[bool, typer.Option("--json", help="Print everything as JSON (the vocabulary as its size).")] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print everything as JSON (the vocabulary as its size).")
+    ] = False,
 ) -> None:
     """Show a .tflite file's signatures, op census, size and rnnx metadata."""
     from rnnx.exporter.inspection import inspect_model
@@ -44,14 +46,22 @@ def inspect_command(
         stdout.print("rnnx metadata: none (not exported by rnnx)")
         return
     task = meta["task"]
-    stdout.print(f"task: {task['kind']}" + (f", labels {task['labels']}, threshold {task['threshold']}" if task.get("labels") else ""))
+    stdout.print(
+        f"task: {task['kind']}"
+        + (f", labels {task['labels']}, threshold {task['threshold']}" if task.get("labels") else "")
+    )
     tok = meta["tokenizer"]
     if tok:
         stdout.print(
             f"tokenizer: {tok['type']} v{tok['version']}, {tok['vocabulary_size']} words, num_words {tok['num_words']}, "
             f"max_tokens {tok['max_tokens']}, padding {tok['padding']}, truncating {tok['truncating']}"
         )
-    layers = ", ".join(f"{l['name']} ({l['layer_class']}): {l['lowering']}" for l in meta["lowering"]["layers"]) or "none"
+    layers = (
+        ", ".join(
+            f"{layer['name']} ({layer['layer_class']}): {layer['lowering']}" for layer in meta["lowering"]["layers"]
+        )
+        or "none"
+    )
     stdout.print(f"lowering: {layers}")
     prov = meta["provenance"]
     stdout.print(

@@ -33,15 +33,32 @@ def parse_units(text: str) -> tuple[int, ...]:
 @app.command("sentiment")
 @handles_errors
 def sentiment(
-    data: Annotated[Optional[str], typer.Option(help="IMDB location: folder with imdb_{train,test}.jsonl.gz, an aclImdb folder, or 'keras' to download. Default: $RNNX_DATA, then ./data, ../shared/data.")] = None,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for model.keras, tokenizer.json, metrics.json, training_curve.png.")] = Path("runs/sentiment"),
+    data: Annotated[
+        Optional[str],
+        typer.Option(
+            help="IMDB location: folder with imdb_{train,test}.jsonl.gz, an aclImdb folder, or 'keras' to download. Default: $RNNX_DATA, then ./data, ../shared/data."
+        ),
+    ] = None,
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output", "-o", help="Folder for model.keras, tokenizer.json, metrics.json, training_curve.png."
+        ),
+    ] = Path("runs/sentiment"),
     cell: Annotated[Cell, typer.Option(help="Recurrent cell of every layer.")] = Cell.gru,
     units: Annotated[str, typer.Option(help="Widths of the stacked recurrent layers.")] = "16,8,4",
     epochs: Annotated[int, typer.Option(min=1, help="Maximum epochs (early stopping may end sooner).")] = 10,
     batch_size: Annotated[int, typer.Option(min=1, help="Minibatch size.")] = 64,
-    max_samples: Annotated[Optional[int], typer.Option(min=10, help="Use at most this many training reviews (before the validation split).")] = None,
-    test_samples: Annotated[Optional[int], typer.Option(min=1, help="Evaluate on at most this many test reviews.")] = None,
-    max_tokens: Annotated[Optional[int], typer.Option(min=1, help="Tokens per review; default ceil(mean + 2*std) of training lengths.")] = None,
+    max_samples: Annotated[
+        Optional[int],
+        typer.Option(min=10, help="Use at most this many training reviews (before the validation split)."),
+    ] = None,
+    test_samples: Annotated[
+        Optional[int], typer.Option(min=1, help="Evaluate on at most this many test reviews.")
+    ] = None,
+    max_tokens: Annotated[
+        Optional[int], typer.Option(min=1, help="Tokens per review; default ceil(mean + 2*std) of training lengths.")
+    ] = None,
     num_words: Annotated[int, typer.Option(min=3, help="Vocabulary size, padding and OOV included.")] = 10000,
     learning_rate: Annotated[float, typer.Option(min=0.0, help="Adam learning rate.")] = 1e-3,
     patience: Annotated[int, typer.Option(min=0, help="Epochs without a lower validation loss before stopping.")] = 2,
@@ -55,10 +72,20 @@ def sentiment(
     from rnnx.models.training.sentiment import SentimentTrainConfig, train_sentiment
 
     config = SentimentTrainConfig(
-        cell=cell.value, units=parse_units(units), num_words=num_words, max_tokens=max_tokens, epochs=epochs,
-        batch_size=batch_size, learning_rate=learning_rate, patience=patience, max_samples=max_samples,
-        test_samples=test_samples, seed=seed,
+        cell=cell.value,
+        units=parse_units(units),
+        num_words=num_words,
+        max_tokens=max_tokens,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        patience=patience,
+        max_samples=max_samples,
+        test_samples=test_samples,
+        seed=seed,
     )
     source = find_imdb(data)
     result = train_sentiment(config, source, output, show_progress=progress, log=stderr.print)
-    stderr.print(f"wrote {result.output_dir}/: model.keras, tokenizer.json, task.json, metrics.json, training_curve.png")
+    stderr.print(
+        f"wrote {result.output_dir}/: model.keras, tokenizer.json, task.json, metrics.json, training_curve.png"
+    )

@@ -7,25 +7,41 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich import box
 from rich.table import Table
+from rich.text import Text
 
 from rnnx.exporter.cli._common import handles_errors, quiet_tensorflow, require_training_stack, stdout
 from rnnx.exporter.errors import EXIT_MISMATCH
 
 
-def _fmt(value, pattern: str) -> str:
-    return "n/a" if value is None else format(value, pattern)
+def _percent(value) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
 
 
 def report_table(report) -> Table:
-    table = Table(title=f"verify {report.converted} against {report.reference}", title_justify="left")
-    for column in ("check", "rows", "max |err|", "mean |err|", "atol", "decisions agree", "acc keras", "acc tflite", "result"):
-        table.add_column(column, justify="left" if column in ("check", "result") else "right")
+    """The checks as a compact table (fits 80 columns)."""
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1),
+        collapse_padding=True,
+        pad_edge=False,
+        show_edge=False,
+        title=f"{report.converted} vs {report.reference}",
+        title_justify="left",
+    )
+    for column in ("check", "rows", "max |err|", "mean |err|", "agree", "acc keras", "acc tflite", "ok"):
+        table.add_column(column, justify="left" if column in ("check", "ok") else "right", no_wrap=True)
     for check in report.checks:
         table.add_row(
-            check.name, str(check.samples), f"{check.max_abs_error:.2e}", f"{check.mean_abs_error:.2e}",
-            f"{check.atol:.0e}", _fmt(check.decision_agreement, ".2%"), _fmt(check.reference_accuracy, ".2%"),
-            _fmt(check.converted_accuracy, ".2%"), "[green]pass[/]" if check.passed else "[bold red]FAIL[/]",
+            check.name,
+            str(check.samples),
+            f"{check.max_abs_error:.2e}",
+            f"{check.mean_abs_error:.2e}",
+            _percent(check.decision_agreement),
+            _percent(check.reference_accuracy),
+            _percent(check.converted_accuracy),
+            Text("pass", style="green") if check.passed else Text("FAIL", style="bold red"),
         )
     return table
 
@@ -34,10 +50,14 @@ def report_table(report) -> Table:
 def verify_command(
     keras_model: Annotated[Path, typer.Argument(help="The source Keras model (.keras or .h5).")],
     tflite_model: Annotated[Path, typer.Argument(help="The .tflite file exported from it.")],
-    data: Annotated[Optional[str], typer.Option(help="IMDB location for real held-out reviews (see `rnnx train sentiment --help`).")] = None,
+    data: Annotated[
+        Optional[str], typer.Option(help="IMDB location for real held-out reviews (see `rnnx train sentiment --help`).")
+    ] = None,
     samples: Annotated[int, typer.Option(min=0, help="Real test reviews to compare.")] = 300,
     random: Annotated[int, typer.Option("--random", min=0, help="Random token sequences to compare.")] = 100,
-    atol: Annotated[Optional[float], typer.Option(min=0.0, help="Maximum absolute error allowed (default: the tolerance table).")] = None,
+    atol: Annotated[
+        Optional[float], typer.Option(min=0.0, help="Maximum absolute error allowed (default: the tolerance table).")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed for choosing reviews and random inputs.")] = 0,
     json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
@@ -46,12 +66,19 @@ def verify_command(
     quiet_tensorflow()
     from rnnx.exporter.verify import verify_model
 
-    report = verify_model(keras_model, tflite_model, data=data, samples=samples, random_samples=random, atol=atol, seed=seed)
+    report = verify_model(
+        keras_model, tflite_model, data=data, samples=samples, random_samples=random, atol=atol, seed=seed
+    )
     if json_output:
         stdout.print_json(json.dumps(report.to_dict()))
     else:
         stdout.print(report_table(report))
-        stdout.print(f"tolerance: max |err| <= {report.tolerance.atol:g} ({report.tolerance_source}: {report.tolerance.reason}); runtime {report.runtime}")
-        stdout.print("[bold green]PASS[/]: the converted model matches" if report.passed else "[bold red]FAIL[/]: the converted model does not match the Keras model")
+        stdout.print(
+            f"tolerance: max |err| <= {report.tolerance.atol:g} ({report.tolerance_source}: {report.tolerance.reason}); runtime {report.runtime}"
+        )
+        if report.passed:
+            stdout.print(Text("PASS", style="bold green"), "the converted model matches the Keras model")
+        else:
+            stdout.print(Text("FAIL", style="bold red"), "the converted model does not match the Keras model")
     if not report.passed:
         raise typer.Exit(EXIT_MISMATCH)

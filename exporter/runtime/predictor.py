@@ -191,9 +191,7 @@ class Predictor:
         """
         ids = np.asarray(token_ids)
         if ids.ndim != 2 or ids.shape[1] != self.sequence_length:
-            raise InvalidInputError(
-                f"token ids must have shape [n, {self.sequence_length}], got {list(ids.shape)}"
-            )
+            raise InvalidInputError(f"token ids must have shape [n, {self.sequence_length}], got {list(ids.shape)}")
         name = output or self.metadata.task.get("output") or self.metadata.outputs[0]["name"]
         return self.predict_batches({self.input_names[0]: ids})[name]
 
@@ -204,9 +202,7 @@ class Predictor:
             InvalidInputError: if the model has no tokenizer or a text is empty.
         """
         if self.tokenizer is None:
-            raise InvalidInputError(
-                f"{self.source} carries no tokenizer; re-export it with --tokenizer tokenizer.json"
-            )
+            raise InvalidInputError(f"{self.source} carries no tokenizer; re-export it with --tokenizer tokenizer.json")
         for i, text in enumerate(texts):
             if not text.strip():
                 raise InvalidInputError(f"input {i + 1} is an empty text; give at least one word")

@@ -171,9 +171,7 @@ def read_jsonl(path: str | Path) -> LabeledTexts:
                     raise InputFileError(f"{path}:{number}: not JSON ({err.msg})") from None
                 text, label = (row.get("text"), row.get("label")) if isinstance(row, dict) else (None, None)
                 if not isinstance(text, str) or label not in (0, 1):
-                    raise InputFileError(
-                        f"{path}:{number}: each row needs a string 'text' and a 'label' of 0 or 1"
-                    )
+                    raise InputFileError(f"{path}:{number}: each row needs a string 'text' and a 'label' of 0 or 1")
                 texts.append(text)
                 labels.append(label)
     except (OSError, EOFError, UnicodeDecodeError, zlib.error) as err:
@@ -218,7 +216,7 @@ def read_keras_imdb(split: str) -> LabeledTexts:
     try:
         from keras.datasets import imdb
     except ImportError as err:  # pragma: no cover - depends on the install
-        raise DataNotFoundError(f"--data keras needs TensorFlow/Keras (pip install 'rnnx[train]'): {err}")
+        raise DataNotFoundError(f"--data keras needs TensorFlow/Keras (pip install 'rnnx[train]'): {err}") from None
     try:
         (x_train, y_train), (x_test, y_test) = imdb.load_data(num_words=None, index_from=3)
         word_index = imdb.get_word_index()

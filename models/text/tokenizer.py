@@ -90,9 +90,7 @@ class WordTokenizer:
         if num_words is None:
             num_words = len(words) + 2
         if num_words < len(words) + 2:
-            raise ValueError(
-                f"num_words={num_words} is too small for {len(words)} words plus padding and OOV"
-            )
+            raise ValueError(f"num_words={num_words} is too small for {len(words)} words plus padding and OOV")
         index = {word: i + 2 for i, word in enumerate(words)}
         if len(index) != len(words) or "" in index:
             raise ValueError("the vocabulary has empty or duplicated words")
@@ -102,9 +100,7 @@ class WordTokenizer:
         self.num_words = int(num_words)
 
     @classmethod
-    def fit(
-        cls, texts: Iterable[str], num_words: int = 10000, max_tokens: int | None = None
-    ) -> WordTokenizer:
+    def fit(cls, texts: Iterable[str], num_words: int = 10000, max_tokens: int | None = None) -> WordTokenizer:
         """Build the vocabulary of the ``num_words - 2`` most frequent words of ``texts``.
 
         Args:

@@ -41,7 +41,9 @@ class RichProgress(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         if self._progress is not None:
             logs = logs or {}
-            text = f"loss {float(logs.get('loss', float('nan'))):.4f} acc {float(logs.get('accuracy', float('nan'))):.4f}"
+            text = (
+                f"loss {float(logs.get('loss', float('nan'))):.4f} acc {float(logs.get('accuracy', float('nan'))):.4f}"
+            )
             self._progress.update(self._task, completed=batch + 1, metrics=text)
 
     def on_epoch_end(self, epoch, logs=None):
@@ -49,5 +51,9 @@ class RichProgress(keras.callbacks.Callback):
             self._progress.stop()
             self._progress = None
         logs = logs or {}
-        parts = [f"{key} {float(value):.4f}" for key, value in logs.items() if key in ("loss", "accuracy", "val_loss", "val_accuracy")]
+        parts = [
+            f"{key} {float(value):.4f}"
+            for key, value in logs.items()
+            if key in ("loss", "accuracy", "val_loss", "val_accuracy")
+        ]
         self.console.print(f"epoch {epoch + 1}/{self._epochs}: " + ", ".join(parts))

@@ -132,19 +132,24 @@ def train_sentiment(
     )
     x_train, x_valid, x_test = (tokenizer.encode(d.texts) for d in (train, valid, test))
 
-    spec = SentimentSpec(tokenizer.max_tokens, config.cell, tuple(config.units), tokenizer.num_words, config.embedding_dim)
+    spec = SentimentSpec(
+        tokenizer.max_tokens, config.cell, tuple(config.units), tokenizer.num_words, config.embedding_dim
+    )
     model = build_sentiment_model(spec)
     compile_sentiment_model(model, config.learning_rate)
-    callbacks = [
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)
-    ]
+    callbacks = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)]
     if show_progress:
         callbacks.append(RichProgress())
     fit_started = time.perf_counter()
     history = model.fit(
-        x_train, train.labels.astype(np.float32),
+        x_train,
+        train.labels.astype(np.float32),
         validation_data=(x_valid, valid.labels.astype(np.float32)),
-        epochs=config.epochs, batch_size=config.batch_size, shuffle=True, verbose=0, callbacks=callbacks,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        shuffle=True,
+        verbose=0,
+        callbacks=callbacks,
     )
     fit_seconds = time.perf_counter() - fit_started
     test_loss, test_accuracy = model.evaluate(x_test, test.labels.astype(np.float32), batch_size=256, verbose=0)
