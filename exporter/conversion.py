@@ -3,10 +3,14 @@
 The path is the same for every model:
 
 1. trace a ``tf.function`` per signature with pinned input shapes and named inputs/outputs;
-2. freeze it (variables become constants: the converter cannot run ``READ_VARIABLE`` inside a
-   ``WHILE`` body, which it otherwise emits for weights captured in a loop);
-3. save the frozen functions as a SavedModel with those signature names;
-4. convert that SavedModel with ``supported_ops = [TFLITE_BUILTINS]``.
+2. save the functions as a SavedModel with those signature names;
+3. convert that SavedModel with ``supported_ops = [TFLITE_BUILTINS]``.
+
+Every weight enters the graph as a constant (:func:`signature_function`). That matters: variables
+left in the graph become ``VAR_HANDLE``/``READ_VARIABLE`` ops that the converter does not
+initialise (garbage outputs, or a failed ``READ_VARIABLE`` inside a ``WHILE`` body), and freezing
+the graph afterwards (``convert_variables_to_constants_v2``) inlines every function and so strips
+the ``api_implements`` attribute that fused LSTM lowering relies on.
 
 When the graph needs TensorFlow (Flex / Select TF) ops the converter refuses, and
 :func:`convert_signatures` raises a :class:`~rnnx.exporter.errors.ConversionError` that lists them.
@@ -19,7 +23,6 @@ import tempfile
 from collections.abc import Mapping, Sequence
 
 import tensorflow as tf
-from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
 from rnnx.exporter.errors import ConversionError
 from rnnx.exporter.planning import TensorInfo
@@ -28,34 +31,27 @@ from rnnx.exporter.planning import TensorInfo
 def signature_function(model, inputs: Sequence[TensorInfo], output_names: Sequence[str]):
     """A ``tf.function`` calling ``model`` (inference mode) with named inputs, returning named outputs.
 
+    The model runs through ``stateless_call`` with every variable's current value as a
+    constant, so the traced graph holds no variables: nothing for the converter to leave behind
+    as ``VAR_HANDLE``/``READ_VARIABLE``, and no freezing pass that would inline (and so erase)
+    the functions that fused lowerings mark for the converter.
+
     Args:
         model: a Keras model with ``len(inputs)`` inputs and ``len(output_names)`` outputs.
         inputs: the signature inputs, in the model's input order.
         output_names: a name for each (flattened) model output.
     """
     specs = [tf.TensorSpec(list(i.shape), tf.as_dtype(i.dtype), name=i.name) for i in inputs]
+    trainable = [v.numpy() for v in model.trainable_variables]
+    non_trainable = [v.numpy() for v in model.non_trainable_variables]
 
     def call(*args):
-        outputs = model(list(args) if len(args) > 1 else args[0], training=False)
+        constants = [tf.constant(value) for value in trainable], [tf.constant(value) for value in non_trainable]
+        outputs, _ = model.stateless_call(*constants, list(args) if len(args) > 1 else args[0], training=False)
         flat = tf.nest.flatten(outputs)
         if len(flat) != len(output_names):
             raise ValueError(f"model returned {len(flat)} outputs, expected {len(output_names)}")
         return dict(zip(output_names, flat))
-
-    return tf.function(call, input_signature=specs, autograph=False)
-
-
-def _frozen(function, input_names: Sequence[str]):
-    """``function`` with its variables folded into constants, same named inputs and outputs."""
-    concrete = function.get_concrete_function()
-    frozen = convert_variables_to_constants_v2(concrete)
-    output_names = list(concrete.structured_outputs.keys())
-    specs = [
-        tf.TensorSpec(s.shape, s.dtype, name=n) for s, n in zip(concrete.structured_input_signature[0], input_names)
-    ]
-
-    def call(*args):
-        return dict(zip(output_names, frozen(*args)))
 
     return tf.function(call, input_signature=specs, autograph=False)
 
@@ -82,10 +78,9 @@ def convert_signatures(functions: Mapping[str, object], input_names: Mapping[str
             builtin TFLite kernel if that is the cause.
     """
     module = tf.Module()
-    frozen = {key: _frozen(fn, input_names[key]) for key, fn in functions.items()}
-    for index, fn in enumerate(frozen.values()):
+    for index, fn in enumerate(functions.values()):
         setattr(module, f"signature_{index}", fn)  # tracked, so the SavedModel keeps the functions
-    signatures = {key: fn.get_concrete_function() for key, fn in frozen.items()}
+    signatures = {key: fn.get_concrete_function() for key, fn in functions.items()}
     with tempfile.TemporaryDirectory(prefix="rnnx-savedmodel-") as folder:
         tf.saved_model.save(module, folder, signatures=signatures)
         converter = tf.lite.TFLiteConverter.from_saved_model(folder, signature_keys=list(signatures))

@@ -21,11 +21,11 @@ class Tolerance:
 TOLERANCES: dict[tuple[str, str], Tolerance] = {
     ("loop", "none"): Tolerance(
         1e-5,
-        "float32 both sides, same equations; only the order of float additions differs (measured ~1e-7)",
+        "float32 both sides, same equations; only the order of float additions differs (seed GRU at T=581: 1.1e-6)",
     ),
     ("unrolled", "none"): Tolerance(
         1e-5,
-        "float32 both sides, same equations; only the order of float additions differs (measured ~1e-7)",
+        "float32 both sides, same equations; only the order of float additions differs (seed GRU at T=581: 1.1e-6)",
     ),
     ("none", "none"): Tolerance(1e-5, "no recurrent layers; float32 both sides"),
 }

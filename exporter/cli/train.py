@@ -61,6 +61,12 @@ def sentiment(
     ] = None,
     num_words: Annotated[int, typer.Option(min=3, help="Vocabulary size, padding and OOV included.")] = 10000,
     learning_rate: Annotated[float, typer.Option(min=0.0, help="Adam learning rate.")] = 1e-3,
+    dropout: Annotated[
+        float, typer.Option(min=0.0, max=0.9, help="Input dropout of each recurrent layer while training.")
+    ] = 0.0,
+    validation_fraction: Annotated[
+        float, typer.Option(min=0.01, max=0.5, help="Share of training reviews held out for validation.")
+    ] = 0.2,
     patience: Annotated[int, typer.Option(min=0, help="Epochs without a lower validation loss before stopping.")] = 2,
     seed: Annotated[int, typer.Option(help="Seed for shuffling, initialisation and dropout.")] = 0,
     progress: Annotated[bool, typer.Option(help="Show a progress bar per epoch.")] = True,
@@ -79,6 +85,8 @@ def sentiment(
         epochs=epochs,
         batch_size=batch_size,
         learning_rate=learning_rate,
+        dropout=dropout,
+        validation_fraction=validation_fraction,
         patience=patience,
         max_samples=max_samples,
         test_samples=test_samples,

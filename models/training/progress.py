@@ -8,15 +8,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 
 class RichProgress(keras.callbacks.Callback):
-    """One progress bar per epoch (batches done, loss, accuracy), then a summary line.
+    """One progress bar per epoch (batches done, loss, accuracy), then a summary line per epoch.
 
     Args:
         console: where to draw; stderr by default, so stdout stays clean for results.
+        show_bar: draw the bar; the summary lines are printed either way (for logs).
     """
 
-    def __init__(self, console: Console | None = None):
+    def __init__(self, console: Console | None = None, show_bar: bool = True):
         super().__init__()
-        self.console = console or Console(stderr=True)
+        self.console = console or Console(stderr=True, highlight=False)
+        self.show_bar = show_bar
         self._progress: Progress | None = None
         self._task = None
         self._epochs = 0
@@ -25,6 +27,8 @@ class RichProgress(keras.callbacks.Callback):
         self._epochs = self.params.get("epochs", 0)
 
     def on_epoch_begin(self, epoch, logs=None):
+        if not self.show_bar:
+            return
         self._progress = Progress(
             TextColumn(f"epoch {epoch + 1}/{self._epochs}"),
             BarColumn(),

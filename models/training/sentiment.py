@@ -34,6 +34,7 @@ class SentimentTrainConfig:
         units: widths of the stacked recurrent layers.
         num_words: vocabulary size including padding and OOV.
         embedding_dim: embedding width.
+        dropout: input dropout of each recurrent layer during training.
         max_tokens: sequence length; ``None`` = ``ceil(mean + 2·std)`` of training lengths.
         epochs: maximum epochs (early stopping may end sooner).
         batch_size: minibatch size.
@@ -49,6 +50,7 @@ class SentimentTrainConfig:
     units: tuple[int, ...] = (16, 8, 4)
     num_words: int = 10000
     embedding_dim: int = 8
+    dropout: float = 0.0
     max_tokens: int | None = None
     epochs: int = 10
     batch_size: int = 64
@@ -99,7 +101,7 @@ def train_sentiment(
         config: the options.
         source: where the IMDB reviews are (:func:`rnnx.models.data.imdb.find_imdb`).
         output_dir: created if missing; files in it are replaced.
-        show_progress: draw a progress bar per epoch.
+        show_progress: draw a progress bar per epoch (a summary line per epoch is printed anyway).
         log: receives one-line status messages.
 
     Returns:
@@ -133,13 +135,17 @@ def train_sentiment(
     x_train, x_valid, x_test = (tokenizer.encode(d.texts) for d in (train, valid, test))
 
     spec = SentimentSpec(
-        tokenizer.max_tokens, config.cell, tuple(config.units), tokenizer.num_words, config.embedding_dim
+        tokenizer.max_tokens,
+        config.cell,
+        tuple(config.units),
+        tokenizer.num_words,
+        config.embedding_dim,
+        config.dropout,
     )
     model = build_sentiment_model(spec)
     compile_sentiment_model(model, config.learning_rate)
     callbacks = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)]
-    if show_progress:
-        callbacks.append(RichProgress())
+    callbacks.append(RichProgress(show_bar=show_progress))
     fit_started = time.perf_counter()
     history = model.fit(
         x_train,

@@ -25,6 +25,8 @@ class SentimentSpec:
         units: width of each stacked recurrent layer; every layer but the last returns sequences.
         num_words: vocabulary size (``Embedding.input_dim``), padding and OOV included.
         embedding_dim: ``Embedding.output_dim``.
+        dropout: input dropout of every recurrent layer (training only; ``recurrent_dropout``
+            stays 0 so that GRU/LSTM keep their cuDNN kernels on a GPU).
     """
 
     max_tokens: int | None
@@ -32,12 +34,15 @@ class SentimentSpec:
     units: tuple[int, ...] = field(default=(16, 8, 4))
     num_words: int = 10000
     embedding_dim: int = 8
+    dropout: float = 0.0
 
     def __post_init__(self) -> None:
         if self.cell not in CELLS:
             raise ValueError(f"cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
         if not self.units or any(u < 1 for u in self.units):
             raise ValueError(f"units must be one or more positive widths, got {self.units!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.num_words < 3 or self.embedding_dim < 1:
             raise ValueError("num_words must be at least 3 and embedding_dim at least 1")
 
@@ -68,6 +73,7 @@ def build_sentiment_model(spec: SentimentSpec):
             layer_class(
                 units,
                 return_sequences=i < len(spec.units) - 1,
+                dropout=spec.dropout,
                 name=f"{spec.cell}_{i + 1}",
             )
         )
