@@ -171,7 +171,7 @@ def test_train_writes_everything_and_says_which_device(shared_data, tmp_path):
     for name in ("model.keras", "tokenizer.json", "task.json", "metrics.json", "training_curve.png"):
         assert (out / name).stat().st_size > 0, name
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["data"] == {"source": str(shared_data), "train": 96, "validation": 24, "test": 40}
+    assert metrics["data"] == {"source": str(shared_data), "train": 108, "validation": 12, "test": 40}
     assert metrics["epochs_run"] == 1 and 0.0 <= metrics["test"]["accuracy"] <= 1.0
     assert metrics["config"]["max_tokens"] == 16 and metrics["config"]["units"] == [4, 3]
     assert (out / "training_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -63,10 +63,10 @@ def sentiment(
     learning_rate: Annotated[float, typer.Option(min=0.0, help="Adam learning rate.")] = 1e-3,
     dropout: Annotated[
         float, typer.Option(min=0.0, max=0.9, help="Input dropout of each recurrent layer while training.")
-    ] = 0.0,
+    ] = 0.3,
     validation_fraction: Annotated[
         float, typer.Option(min=0.01, max=0.5, help="Share of training reviews held out for validation.")
-    ] = 0.2,
+    ] = 0.1,
     patience: Annotated[int, typer.Option(min=0, help="Epochs without a lower validation loss before stopping.")] = 2,
     seed: Annotated[int, typer.Option(help="Seed for shuffling, initialisation and dropout.")] = 0,
     progress: Annotated[bool, typer.Option(help="Show a progress bar per epoch.")] = True,

@@ -6,18 +6,22 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 
-def plot_history(history: Mapping[str, Sequence[float]], path: str | Path, title: str) -> None:
+def plot_history(
+    history: Mapping[str, Sequence[float]], path: str | Path, title: str, best_epoch: int | None = None
+) -> None:
     """Write a PNG with loss and accuracy per epoch, training and validation.
 
     Args:
         history: Keras ``History.history`` (``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``).
         path: the PNG to write.
         title: figure title.
+        best_epoch: 1-based epoch whose weights were kept, marked with a dashed line.
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(10, 4))
     for axis, metric in ((loss_axis, "loss"), (accuracy_axis, "accuracy")):
@@ -25,6 +29,9 @@ def plot_history(history: Mapping[str, Sequence[float]], path: str | Path, title
             values = history.get(prefix + metric)
             if values:
                 axis.plot(range(1, len(values) + 1), values, marker="o", label=label)
+        if best_epoch is not None:
+            axis.axvline(best_epoch, color="grey", linestyle="--", linewidth=1, label=f"kept (epoch {best_epoch})")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.set_xlabel("epoch")
         axis.set_ylabel(metric)
         axis.grid(alpha=0.3)

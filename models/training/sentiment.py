@@ -50,12 +50,12 @@ class SentimentTrainConfig:
     units: tuple[int, ...] = (16, 8, 4)
     num_words: int = 10000
     embedding_dim: int = 8
-    dropout: float = 0.0
+    dropout: float = 0.3
     max_tokens: int | None = None
     epochs: int = 10
     batch_size: int = 64
     learning_rate: float = 1e-3
-    validation_fraction: float = 0.2
+    validation_fraction: float = 0.1
     patience: int = 2
     max_samples: int | None = None
     test_samples: int | None = None
@@ -181,7 +181,9 @@ def train_sentiment(
         "total_seconds": round(time.perf_counter() - started, 1),
     }
     (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    plot_history(history_lists, output_dir / "training_curve.png", f"{config.cell.upper()} sentiment on IMDB")
+    plot_history(
+        history_lists, output_dir / "training_curve.png", f"{config.cell.upper()} sentiment on IMDB", best_epoch
+    )
     log(
         f"test accuracy {test_accuracy:.4f} on {len(test)} reviews after {metrics['epochs_run']} epochs "
         f"(best epoch {best_epoch}); fit took {fit_seconds:.0f} s"
