@@ -63,12 +63,16 @@ def _unsupported_ops(message: str) -> list[str]:
     return sorted(set(_FLEX_OP.findall(message)))
 
 
-def convert_signatures(functions: Mapping[str, object], input_names: Mapping[str, Sequence[str]]) -> bytes:
+def convert_signatures(
+    functions: Mapping[str, object], input_names: Mapping[str, Sequence[str]], allow_custom_ops: bool = False
+) -> bytes:
     """Convert named ``tf.function``s (one per signature) into one ``.tflite`` flatbuffer.
 
     Args:
         functions: signature key → ``tf.function`` with a full ``input_signature``.
         input_names: signature key → its input names, in argument order.
+        allow_custom_ops: let marked functions through as custom ops (the fused SimpleRNN marker,
+            rewritten to a builtin op afterwards; the op census then rejects any custom op left).
 
     Returns:
         The model bytes.
@@ -85,6 +89,7 @@ def convert_signatures(functions: Mapping[str, object], input_names: Mapping[str
         tf.saved_model.save(module, folder, signatures=signatures)
         converter = tf.lite.TFLiteConverter.from_saved_model(folder, signature_keys=list(signatures))
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        converter.allow_custom_ops = allow_custom_ops
         try:
             return bytes(converter.convert())
         except Exception as err:  # ConverterError and friends

@@ -46,9 +46,10 @@ class ExportOptions:
     Attributes:
         lowering: lowering of every recurrent layer.
         layer_lowerings: per-layer overrides, by Keras layer name.
-        batch_size: pinned batch size of the signature.
+        batch_size: pinned batch size of the signature; ``None`` leaves it dynamic.
         sequence_length: time steps; default: the model's fixed input length, else the
             tokenizer's ``max_tokens``.
+        dynamic_length: leave the time dimension dynamic (models built with ``shape=(None, …)``).
         tokenizer: tokenizer JSON to embed; default ``tokenizer.json`` beside the model, if any.
         task: task JSON (``{"kind", "labels", "threshold", "output"}``); default ``task.json``
             beside the model, if any.
@@ -57,10 +58,11 @@ class ExportOptions:
         timeout_s: limit for the child process.
     """
 
-    lowering: Lowering = Lowering.LOOP
+    lowering: Lowering = Lowering.AUTO
     layer_lowerings: Mapping[str, Lowering] = field(default_factory=dict)
-    batch_size: int = 1
+    batch_size: int | None = 1
     sequence_length: int | None = None
+    dynamic_length: bool = False
     tokenizer: Path | None = None
     task: Path | None = None
     labels: tuple[str, ...] | None = None
@@ -159,11 +161,13 @@ def provenance(source: Path) -> dict:
 def plan_for(model, options: ExportOptions, tokenizer: WordTokenizer | None) -> ExportPlan:
     """:func:`plan_export` with the sequence length defaulting to the tokenizer's ``max_tokens``."""
     length = options.sequence_length
-    if length is None and tokenizer is not None:
+    if length is None and tokenizer is not None and not options.dynamic_length:
         fixed = [t.shape[1] for t in model.inputs if len(t.shape) >= 2]
         if fixed and fixed[0] is None:
             length = tokenizer.max_tokens
-    return plan_export(model, options.lowering, options.layer_lowerings, options.batch_size, length)
+    return plan_export(
+        model, options.lowering, options.layer_lowerings, options.batch_size, length, options.dynamic_length
+    )
 
 
 def convert_model(model, plan: ExportPlan) -> bytes:
@@ -175,10 +179,15 @@ def convert_model(model, plan: ExportPlan) -> bytes:
     """
     from rnnx.exporter.conversion import convert_signatures, signature_function
     from rnnx.exporter.lowering.keras_layers import lower_model
+    from rnnx.exporter.lowering.rewrite import finish_fused_ops
 
     lowered = lower_model(model, plan.lowerings)
     serving = signature_function(lowered, plan.inputs, plan.output_names)
-    return convert_signatures({"serving_default": serving}, {"serving_default": [i.name for i in plan.inputs]})
+    fused_rnn = any(layer.lowering is Lowering.FUSED and layer.cell == "rnn" for layer in plan.layers)
+    converted = convert_signatures(
+        {"serving_default": serving}, {"serving_default": [i.name for i in plan.inputs]}, allow_custom_ops=fused_rnn
+    )
+    return finish_fused_ops(converted)
 
 
 def _convert_isolated(source: Path, plan: ExportPlan, timeout_s: float) -> bytes:

@@ -44,6 +44,7 @@ class LayerPlan:
         lowering: the chosen :class:`Lowering`.
         reason: why, in a few words.
         directions: 2 for ``Bidirectional``, else 1.
+        masked: whether the layer receives a mask.
     """
 
     name: str
@@ -52,6 +53,7 @@ class LayerPlan:
     lowering: Lowering
     reason: str
     directions: int = 1
+    masked: bool = False
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -80,25 +82,36 @@ class ExportPlan:
     def lowerings(self) -> dict[str, Lowering]:
         return {layer.name: layer.lowering for layer in self.layers}
 
-    def expected_while_ops(self) -> int:
-        """``WHILE`` ops the converted file must contain."""
-        return sum(lowering_info(layer.lowering).while_ops_per_layer * layer.directions for layer in self.layers)
+    def expected_census(self) -> dict[str, int]:
+        """Counts of ``WHILE`` and the fused sequence ops the converted file must contain."""
+        from rnnx.exporter.lowering import CENSUS_OPS
+
+        expected = dict.fromkeys(CENSUS_OPS, 0)
+        for layer in self.layers:
+            for op, count in lowering_info(layer.lowering).census[layer.cell].items():
+                expected[op] += count * layer.directions
+        return expected
 
     def check_census(self, census: Mapping[str, int]) -> None:
         """Check the op census read back from the converted file against the plan.
 
         Raises:
-            ConversionError: when the file has Flex/custom ops, or not the number of ``WHILE``
-                ops the plan implies.
+            ConversionError: when the file has Flex/custom ops, or other counts of ``WHILE`` and
+                fused sequence ops than the plan implies (asking for ``fused`` and getting a
+                ``WHILE`` loop is an error, never a silent result).
         """
         custom = sorted(op for op in census if op.startswith("Flex") or not op.replace("_", "").isupper())
         if custom:
             raise ConversionError(f"the converted file contains non-builtin ops: {', '.join(custom)}")
-        expected, found = self.expected_while_ops(), census.get("WHILE", 0)
-        if found != expected:
+        wrong = [
+            f"{census.get(op, 0)} {op} op(s) where the plan implies {expected}"
+            for op, expected in self.expected_census().items()
+            if census.get(op, 0) != expected
+        ]
+        if wrong:
             planned = ", ".join(f"{layer.name}: {layer.lowering.value}" for layer in self.layers)
             raise ConversionError(
-                f"the converted file has {found} WHILE op(s) but the plan ({planned}) implies {expected}; "
+                f"the converted file has {'; '.join(wrong)} (plan: {planned}); "
                 "the converter did not produce the planned lowering"
             )
 
@@ -153,26 +166,111 @@ def recurrent_layers(model) -> list:
     return found
 
 
-def _describe(layer) -> tuple[str, str, int]:
-    """``(layer_class, cell, directions)`` of a recurrent layer, checking it can be lowered."""
+def _directions(layer) -> list:
+    """The per-direction :class:`RecurrentSpec` of a recurrent layer (checks that it can be lowered)."""
     import keras
 
     from rnnx.exporter.lowering.cells import recurrent_spec
 
     if isinstance(layer, keras.layers.Bidirectional):
-        spec = recurrent_spec(layer.forward_layer)
-        recurrent_spec(layer.backward_layer)
-        return f"Bidirectional({type(layer.forward_layer).__name__})", spec.kind, 2
-    return type(layer).__name__, recurrent_spec(layer).kind, 1
+        return [recurrent_spec(layer.forward_layer), recurrent_spec(layer.backward_layer)]
+    return [recurrent_spec(layer)]
+
+
+def _layer_class(layer) -> str:
+    import keras
+
+    if isinstance(layer, keras.layers.Bidirectional):
+        return f"Bidirectional({type(layer.forward_layer).__name__})"
+    return type(layer).__name__
+
+
+# Preference of ``auto`` per cell, fastest first (measured: benchmarks/lowering_latency.py).
+AUTO_ORDER = {
+    "lstm": (Lowering.FUSED, Lowering.UNROLLED, Lowering.LOOP),
+    "rnn": (Lowering.FUSED, Lowering.UNROLLED, Lowering.LOOP),
+    "gru": (Lowering.UNROLLED, Lowering.LOOP),
+}
+# ``auto`` unrolls only up to this many time steps: beyond it the file and the conversion time
+# grow linearly (seed GRU model at 581 steps: 4.2 MB and about 3 minutes) for little gain.
+AUTO_UNROLL_MAX_STEPS = 256
+
+
+@dataclass(frozen=True)
+class LayerFacts:
+    """What decides which lowerings a layer can take.
+
+    Attributes:
+        specs: one :class:`RecurrentSpec` per direction.
+        masked: the layer receives a mask.
+        has_initial_state: the layer receives an initial state from another tensor.
+        steps: static number of time steps, ``None`` when dynamic.
+        dynamic_batch: the batch size is left dynamic.
+    """
+
+    specs: tuple
+    masked: bool
+    has_initial_state: bool
+    steps: int | None
+    dynamic_batch: bool
+
+
+def obstacle(lowering: Lowering, facts: LayerFacts) -> str | None:
+    """Why ``lowering`` cannot compute this layer exactly, or ``None`` if it can."""
+    from rnnx.exporter.lowering.fused import fused_obstacle
+
+    if lowering is Lowering.FUSED:
+        for spec in facts.specs:
+            reason = fused_obstacle(spec, facts.masked, facts.has_initial_state)
+            if reason:
+                return reason
+        if facts.dynamic_batch:
+            return "the fused ops need a fixed batch size (drop --dynamic-batch)"
+        if facts.steps is None:
+            return "the fused ops need a fixed sequence length here (pass --sequence-length)"
+        return None
+    if lowering is Lowering.UNROLLED and facts.steps is None:
+        return "unrolling needs a fixed sequence length (pass --sequence-length, or drop --dynamic-length)"
+    return None
+
+
+def choose_lowering(requested: Lowering, facts: LayerFacts, where: str, source: str) -> tuple[Lowering, str]:
+    """The lowering of one layer and the reason, for a request (``auto`` or a concrete lowering).
+
+    Raises:
+        UnsupportedModelError: a concrete request the layer rules out; names the layer, the
+            obstacle and the lowerings that would work.
+    """
+    cell = facts.specs[0].kind
+    if requested is not Lowering.AUTO:
+        reason = obstacle(requested, facts)
+        if reason is None:
+            return requested, source
+        working = [k.value for k in (Lowering.FUSED, Lowering.UNROLLED, Lowering.LOOP) if obstacle(k, facts) is None]
+        raise UnsupportedModelError(
+            f"{where} cannot be lowered as {requested.value}: {reason}; lowerings that work for it: "
+            f"{', '.join(working)} (or auto)"
+        )
+    skipped = []
+    for candidate in AUTO_ORDER[cell]:
+        reason = obstacle(candidate, facts)
+        if reason is None and candidate is Lowering.UNROLLED and facts.steps > AUTO_UNROLL_MAX_STEPS:
+            reason = f"{facts.steps} time steps is more than auto unrolls ({AUTO_UNROLL_MAX_STEPS})"
+        if reason is None:
+            why = f"auto: fastest exact form for {cell.upper() if cell != 'rnn' else 'SimpleRNN'}"
+            return candidate, why + ("" if not skipped else f" ({'; '.join(skipped)})")
+        skipped.append(f"not {candidate.value}: {reason}")
+    raise AssertionError("loop lowers every layer")  # pragma: no cover
 
 
 def signature_tensors(
-    model, batch_size: int, sequence_length: int | None
+    model, batch_size: int | None, sequence_length: int | None, dynamic_length: bool = False
 ) -> tuple[tuple[TensorInfo, ...], tuple[str, ...]]:
-    """The signature inputs (batch pinned, time steps fixed when known) and output names.
+    """The signature inputs (batch pinned or dynamic, time steps fixed when known) and output names.
 
     Raises:
-        UnsupportedModelError: when ``sequence_length`` contradicts the model's fixed input length.
+        UnsupportedModelError: when ``sequence_length`` or ``dynamic_length`` contradicts the
+            model's fixed input length.
     """
     inputs = []
     names = _unique(
@@ -186,7 +284,12 @@ def signature_tensors(
                     f"input '{name}' has a fixed length of {shape[1]} time steps; "
                     f"--sequence-length {sequence_length} contradicts it (omit the option)"
                 )
-            if shape[1] is None:
+            if shape[1] is not None and dynamic_length:
+                raise UnsupportedModelError(
+                    f"input '{name}' has a fixed length of {shape[1]} time steps; --dynamic-length needs a "
+                    "model whose input is built with shape=(None, ...)"
+                )
+            if shape[1] is None and not dynamic_length:
                 shape[1] = sequence_length
         inputs.append(TensorInfo(name, str(tensor.dtype), (batch_size, *shape[1:])))
     raw_outputs = getattr(model, "output_names", None) or [model.layers[-1].name]
@@ -196,30 +299,35 @@ def signature_tensors(
 
 def plan_export(
     model,
-    lowering: Lowering | str = Lowering.LOOP,
+    lowering: Lowering | str = Lowering.AUTO,
     layer_lowerings: Mapping[str, Lowering | str] | None = None,
-    batch_size: int = 1,
+    batch_size: int | None = 1,
     sequence_length: int | None = None,
+    dynamic_length: bool = False,
 ) -> ExportPlan:
     """Decide the lowering of each recurrent layer of ``model``.
 
     Args:
         model: a built Keras model.
-        lowering: the lowering for every recurrent layer.
+        lowering: ``auto`` (each layer's fastest exact form) or one lowering for every layer.
         layer_lowerings: per-layer overrides, by layer name.
-        batch_size: the pinned batch size (at least 1).
+        batch_size: the pinned batch size (at least 1), or ``None`` for a dynamic batch.
         sequence_length: time steps when the model's input length is dynamic.
+        dynamic_length: keep the time dimension dynamic (a model built with ``shape=(None, …)``).
 
     Raises:
         UnsupportedModelError: an unknown lowering or layer name in the overrides, a layer rnnx
             cannot lower, or a lowering that the layer's configuration rules out; each message
             names the layer and what would work.
     """
-    requested = lowering_info(lowering).key
-    overrides = {name: lowering_info(value).key for name, value in (layer_lowerings or {}).items()}
-    if batch_size < 1:
+    from rnnx.exporter.lowering import parse_lowering
+    from rnnx.exporter.lowering.keras_layers import probe_recurrent_inputs
+
+    requested = parse_lowering(lowering)
+    overrides = {name: parse_lowering(value) for name, value in (layer_lowerings or {}).items()}
+    if batch_size is not None and batch_size < 1:
         raise UnsupportedModelError(f"--batch-size must be at least 1, got {batch_size}")
-    inputs, outputs = signature_tensors(model, batch_size, sequence_length)
+    inputs, outputs = signature_tensors(model, batch_size, sequence_length, dynamic_length)
     layers = recurrent_layers(model)
     unknown = sorted(set(overrides) - {layer.name for layer in layers})
     if unknown:
@@ -227,18 +335,28 @@ def plan_export(
         raise UnsupportedModelError(
             f"--layer-lowering names no recurrent layer: {', '.join(unknown)} (recurrent layers: {names})"
         )
-    fixed_time = all(len(i.shape) < 2 or i.shape[1] is not None for i in inputs)
+    directions = {layer.name: _directions(layer) for layer in layers}
+    probed = (
+        probe_recurrent_inputs(model, list(directions), [i.shape for i in inputs], [i.dtype for i in inputs])
+        if layers
+        else {}
+    )
+    steps = None if any(len(i.shape) >= 2 and i.shape[1] is None for i in inputs) else _steps(inputs)
     plans = []
     for layer in layers:
-        layer_class, cell, directions = _describe(layer)
-        chosen = overrides.get(layer.name, requested)
-        reason = "per-layer override" if layer.name in overrides else f"--lowering {requested.value}"
-        if lowering_info(chosen).fixed_length and not fixed_time:
-            working = ", ".join(k.value for k in Lowering if not lowering_info(k).fixed_length)
-            raise UnsupportedModelError(
-                f"layer `{layer.name}` ({layer_class}): the {chosen.value} lowering needs a fixed sequence "
-                f"length and the model's is dynamic; pass --sequence-length N, or use {working}"
-            )
-        plans.append(LayerPlan(layer.name, layer_class, cell, chosen, reason, directions))
+        masked, has_state = probed.get(layer.name, (False, False))
+        facts = LayerFacts(tuple(directions[layer.name]), masked, has_state, steps, batch_size is None)
+        wanted = overrides.get(layer.name, requested)
+        source = "per-layer override" if layer.name in overrides else f"--lowering {requested.value}"
+        where = f"layer `{layer.name}` ({_layer_class(layer)})"
+        chosen, reason = choose_lowering(wanted, facts, where, source)
+        plans.append(
+            LayerPlan(layer.name, _layer_class(layer), facts.specs[0].kind, chosen, reason, len(facts.specs), masked)
+        )
     notes = () if layers else ("the model has no recurrent layers; it is converted as it is",)
     return ExportPlan(requested, tuple(plans), inputs, outputs, notes)
+
+
+def _steps(inputs) -> int | None:
+    sequences = [i.shape[1] for i in inputs if len(i.shape) >= 2]
+    return sequences[0] if sequences else None

@@ -27,6 +27,7 @@ from rnnx.exporter.tolerances import Tolerance, tolerance_for
 
 REPORT_FORMAT = "rnnx.verify_report"
 REPORT_VERSION = 1
+DYNAMIC_LENGTH = 32  # time steps of random inputs for a model exported with a dynamic length
 
 
 @dataclass(frozen=True)
@@ -226,7 +227,7 @@ def verify_model(
     threshold = float(meta.task["threshold"]) if binary else None
     rng = np.random.default_rng(seed)
     input_name = predictor.input_names[0]
-    length = predictor.sequence_length
+    length = predictor.sequence_length or (predictor.tokenizer.max_tokens if predictor.tokenizer else DYNAMIC_LENGTH)
 
     def run_both(batch: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
         reference = model.predict(batch, batch_size=256, verbose=0)
@@ -247,7 +248,7 @@ def verify_model(
             batch = random_token_ids(rng, random_samples, length, vocabulary)
             name = "random tokens"
         else:
-            shape = [random_samples, *spec["shape"][1:]]
+            shape = [random_samples, length, *spec["shape"][2:]]
             batch = rng.standard_normal(shape).astype(np.float32)
             name = "random features"
         reference, converted = run_both(batch)

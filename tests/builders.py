@@ -13,8 +13,8 @@ def cell_layer(cell: str):
     return {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM, "rnn": keras.layers.SimpleRNN}[cell]
 
 
-def stack_model(cell: str, masked: bool = False, steps: int | None = T):
-    """Functional model with go_backwards, Bidirectional(merge sum), return_state, return_sequences."""
+def stack_model(cell: str, masked: bool = False, steps: int | None = T, return_state: bool = True):
+    """Functional model with go_backwards, Bidirectional(merge sum), return_sequences, return_state."""
     import keras
 
     keras.utils.set_random_seed(11)
@@ -23,8 +23,12 @@ def stack_model(cell: str, masked: bool = False, steps: int | None = T):
     x = keras.layers.Masking(0.0)(inputs) if masked else inputs
     x = layer(5, return_sequences=True, go_backwards=True, name="backwards")(x)
     x = keras.layers.Bidirectional(layer(4, return_sequences=True), merge_mode="sum", name="both_ways")(x)
-    last, *states = layer(3, return_state=True, name="with_state")(x)
-    outputs = keras.layers.Dense(2, name="head")(keras.layers.Concatenate()([last, *states]))
+    if return_state:
+        last, *states = layer(3, return_state=True, name="with_state")(x)
+        x = keras.layers.Concatenate()([last, *states])
+    else:
+        x = layer(3, name="with_state")(x)
+    outputs = keras.layers.Dense(2, name="head")(x)
     return keras.Model(inputs, outputs, name=f"stack_{cell}")
 
 

@@ -53,7 +53,9 @@ def test_export_explain_and_json(tiny_run, tmp_path):
     assert not (tmp_path / "no.tflite").exists()
     result = invoke("export", tiny_run / "model.keras", "--explain", "--json")
     plan = json.loads(result.output)
-    assert [layer["lowering"] for layer in plan["layers"]] == ["loop", "loop", "loop"]
+    assert [layer["lowering"] for layer in plan["layers"]] == ["unrolled", "unrolled", "unrolled"]
+    assert plan["layers"][0]["reason"] == "auto: fastest exact form for GRU"
+    assert plan["requested"] == "auto"
 
 
 @pytest.mark.parametrize(
@@ -64,6 +66,15 @@ def test_export_explain_and_json(tiny_run, tmp_path):
         (["export", "{run}/model.keras", "--layer-lowering", "gru_1"], "LAYER=LOWERING"),
         (["export", "{run}/model.keras", "--layer-lowering", "dense=loop"], "names no recurrent layer: dense"),
         (["export", "{run}/model.keras", "-o", "{tmp}/nowhere/x.tflite"], "does not exist"),
+        (
+            ["export", "{run}/model.keras", "--lowering", "fused"],
+            "`gru_1` (GRU) cannot be lowered as fused: LiteRT has no fused GRU op",
+        ),
+        (
+            ["export", "{run}/model.keras", "--explain", "--layer-lowering", "gru_2=fused"],
+            "`gru_2` (GRU) cannot be lowered as fused",
+        ),
+        (["verify", "{run}/model.loop.tflite", "{run}/model.keras"], "the two files are swapped"),
         (["export", "{run}/model.keras", "--tokenizer", "{tmp}/corrupt.keras"], "not a usable rnnx tokenizer"),
         (["inspect", "{tmp}/corrupt.keras"], "not a .tflite model"),
         (["infer", "{tmp}/missing.tflite", "--text", "x"], "does not exist"),

@@ -12,7 +12,7 @@ from rnnx.exporter.runtime.predictor import Predictor
 
 def test_isolated_export_equals_in_process_export(tiny_run, tiny_exports, tmp_path):
     out = tmp_path / "isolated.tflite"
-    result = export_model(tiny_run / "model.keras", out, ExportOptions(isolate=True))
+    result = export_model(tiny_run / "model.keras", out, ExportOptions(lowering=Lowering.LOOP, isolate=True))
     assert result.size_bytes == out.stat().st_size
     assert result.op_census == Predictor(tiny_exports["loop"]).metadata.op_census
     assert result.op_census["WHILE"] == 3

@@ -5,14 +5,15 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from builders import RECURRENT_NAMES, F, T, features, stack_model  # noqa: E402
-
 from rnnx.exporter.errors import UnsupportedModelError  # noqa: E402
 from rnnx.exporter.lowering import Lowering  # noqa: E402
 from rnnx.exporter.lowering.keras_layers import lower_model  # noqa: E402
 from rnnx.exporter.planning import plan_export  # noqa: E402
 
+from builders import RECURRENT_NAMES, F, T, features, stack_model  # noqa: E402
+
 CELLS = ("gru", "lstm", "rnn")
+CONCRETE = (Lowering.LOOP, Lowering.UNROLLED)
 
 
 def _as_list(outputs):
@@ -20,7 +21,7 @@ def _as_list(outputs):
 
 
 @pytest.mark.parametrize("cell", CELLS)
-@pytest.mark.parametrize("lowering", list(Lowering))
+@pytest.mark.parametrize("lowering", CONCRETE)
 @pytest.mark.parametrize("masked", [False, True])
 def test_lowered_graph_equals_keras(cell, lowering, masked):
     model = stack_model(cell, masked=masked)
@@ -53,7 +54,7 @@ def test_cell_variants_equal_keras(layer):
     model = keras.Model(inputs, layer(keras.layers.Masking(0.0)(inputs)))
     x = features(1)
     x[1, 4:] = 0.0
-    for lowering in Lowering:
+    for lowering in CONCRETE:
         got = lower_model(model, {layer.name: lowering})(x)
         error = float(np.abs(np.asarray(model(x)) - np.asarray(got)).max())
         assert error <= 1e-6, f"{layer.name}/{lowering.value}: {error:.3e}"
@@ -91,12 +92,73 @@ def test_overrides_must_name_recurrent_layers():
         UnsupportedModelError, match=r"names no recurrent layer: head .*backwards, both_ways, with_state"
     ):
         plan_export(model, layer_lowerings={"head": "loop"})
-    with pytest.raises(UnsupportedModelError, match="unknown lowering 'fused'.*loop, unrolled"):
-        plan_export(model, layer_lowerings={"backwards": "fused"})
+    with pytest.raises(UnsupportedModelError, match="unknown lowering 'sideways'.*auto, fused, unrolled, loop"):
+        plan_export(model, layer_lowerings={"backwards": "sideways"})
     plan = plan_export(model, Lowering.LOOP, layer_lowerings={"both_ways": "unrolled"})
     assert [(layer.name, layer.lowering.value, layer.directions) for layer in plan.layers] == [
         ("backwards", "loop", 1),
         ("both_ways", "unrolled", 2),
         ("with_state", "loop", 1),
     ]
-    assert plan.expected_while_ops() == 2
+    assert plan.expected_census() == {"WHILE": 2, "UNIDIRECTIONAL_SEQUENCE_LSTM": 0, "UNIDIRECTIONAL_SEQUENCE_RNN": 0}
+
+
+@pytest.mark.parametrize(
+    "cell, masked, return_state, expected",
+    [
+        ("lstm", False, False, ["fused", "fused", "fused"]),
+        ("lstm", False, True, ["fused", "fused", "unrolled"]),  # the fused LSTM has no final cell state
+        ("lstm", True, False, ["unrolled", "unrolled", "unrolled"]),  # the fused ops ignore masks
+        ("rnn", False, True, ["fused", "fused", "fused"]),  # final h is the last output
+        ("rnn", True, True, ["unrolled", "unrolled", "unrolled"]),
+        ("gru", False, True, ["unrolled", "unrolled", "unrolled"]),  # no fused GRU op
+    ],
+)
+def test_auto_picks_the_fastest_exact_form(cell, masked, return_state, expected):
+    plan = plan_export(stack_model(cell, masked=masked, return_state=return_state), Lowering.AUTO)
+    assert [layer.lowering.value for layer in plan.layers] == expected
+    assert all(layer.reason.startswith("auto: fastest exact form") for layer in plan.layers)
+    assert [layer.masked for layer in plan.layers] == [masked] * 3
+    if masked:
+        assert "not fused: it receives a mask" in plan.layers[0].reason or cell == "gru"
+
+
+def test_auto_loops_over_long_or_dynamic_sequences():
+    long = plan_export(stack_model("gru", steps=300), Lowering.AUTO)
+    assert {layer.lowering for layer in long.layers} == {Lowering.LOOP}
+    assert "300 time steps is more than auto unrolls (256)" in long.layers[0].reason
+    dynamic = plan_export(stack_model("lstm", steps=None, return_state=False), Lowering.AUTO, dynamic_length=True)
+    assert {layer.lowering for layer in dynamic.layers} == {Lowering.LOOP}
+    assert dynamic.inputs[0].shape == (1, None, F)
+
+
+@pytest.mark.parametrize(
+    "cell, masked, asked, message",
+    [
+        (
+            "gru",
+            False,
+            "fused",
+            r"`backwards` \(GRU\) cannot be lowered as fused: LiteRT has no fused GRU op; lowerings that work for it: unrolled, loop",
+        ),
+        (
+            "lstm",
+            True,
+            "fused",
+            r"`backwards` \(LSTM\) cannot be lowered as fused: it receives a mask .*unrolled, loop",
+        ),
+        ("lstm", False, "fused", r"`with_state` \(LSTM\) cannot be lowered as fused: return_state=True"),
+    ],
+)
+def test_impossible_requests_name_the_layer_and_what_works(cell, masked, asked, message):
+    with pytest.raises(UnsupportedModelError, match=message):
+        plan_export(stack_model(cell, masked=masked), asked)
+
+
+def test_dynamic_batch_rules_out_fused():
+    model = stack_model("lstm", return_state=False)
+    with pytest.raises(UnsupportedModelError, match="fused ops need a fixed batch size"):
+        plan_export(model, Lowering.FUSED, batch_size=None)
+    plan = plan_export(model, Lowering.AUTO, batch_size=None)
+    assert {layer.lowering for layer in plan.layers} == {Lowering.UNROLLED}
+    assert plan.inputs[0].shape == (None, T, F)

@@ -1,11 +1,12 @@
 import json
 
 import pytest
-from builders import run_tflite
 
 from rnnx.exporter.errors import InputFileError
 from rnnx.exporter.runtime.metadata import METADATA_NAME, ModelMetadata
 from rnnx.exporter.runtime.model_file import op_census, read_metadata, with_metadata
+
+from builders import run_tflite
 
 
 def test_metadata_round_trip_keeps_the_model_working(tiny_exports):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -11,11 +10,7 @@ import typer
 from rich.table import Table
 
 from rnnx.exporter.cli._common import fail, handles_errors, quiet_tensorflow, require_training_stack, stdout
-
-
-class LoweringChoice(str, Enum):
-    loop = "loop"
-    unrolled = "unrolled"
+from rnnx.exporter.lowering import Lowering
 
 
 def parse_layer_lowerings(values: list[str]) -> dict[str, str]:
@@ -23,10 +18,10 @@ def parse_layer_lowerings(values: list[str]) -> dict[str, str]:
     parsed = {}
     for value in values:
         name, sep, lowering = value.partition("=")
-        if not sep or not name or lowering not in {c.value for c in LoweringChoice}:
+        if not sep or not name or lowering not in {c.value for c in Lowering}:
             raise fail(
                 f"--layer-lowering expects LAYER=LOWERING with LOWERING one of "
-                f"{', '.join(c.value for c in LoweringChoice)}, got {value!r}"
+                f"{', '.join(c.value for c in Lowering)}, got {value!r}"
             )
         parsed[name] = lowering
     return parsed
@@ -58,15 +53,25 @@ def export_command(
         typer.Option("--output", "-o", help="The .tflite file to write. Default: MODEL with .tflite suffix."),
     ] = None,
     lowering: Annotated[
-        LoweringChoice,
+        Lowering,
         typer.Option(
-            help="How recurrent layers are lowered: loop (one WHILE op per layer) or unrolled (ops repeated per time step)."
+            help="How recurrent layers are lowered: auto (each layer's fastest exact form), fused (one "
+            "UNIDIRECTIONAL_SEQUENCE_LSTM/RNN op), unrolled (ops repeated per time step) or loop (one WHILE op)."
         ),
-    ] = LoweringChoice.loop,
+    ] = Lowering.AUTO,
     layer_lowering: Annotated[
         Optional[list[str]], typer.Option(help="Per-layer override, LAYER=LOWERING; repeatable.")
     ] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Batch size pinned in the signature.")] = 1,
+    dynamic_batch: Annotated[
+        bool, typer.Option("--dynamic-batch", help="Leave the batch size dynamic (loop and unrolled lowerings).")
+    ] = False,
+    dynamic_length: Annotated[
+        bool,
+        typer.Option(
+            "--dynamic-length", help="Leave the sequence length dynamic (loop lowering; model input shape=(None, ...))."
+        ),
+    ] = False,
     sequence_length: Annotated[
         Optional[int],
         typer.Option(
@@ -99,14 +104,14 @@ def export_command(
     require_training_stack("export")
     quiet_tensorflow()
     from rnnx.exporter.export import ExportOptions, explain_export, export_model
-    from rnnx.exporter.lowering import Lowering
 
     label_names = tuple(part.strip() for part in labels.split(",")) if labels else None
     options = ExportOptions(
-        lowering=Lowering(lowering.value),
+        lowering=lowering,
         layer_lowerings={k: Lowering(v) for k, v in parse_layer_lowerings(layer_lowering or []).items()},
-        batch_size=batch_size,
+        batch_size=None if dynamic_batch else batch_size,
         sequence_length=sequence_length,
+        dynamic_length=dynamic_length,
         tokenizer=tokenizer,
         task=task,
         labels=label_names,

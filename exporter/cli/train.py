@@ -67,6 +67,13 @@ def sentiment(
     validation_fraction: Annotated[
         float, typer.Option(min=0.01, max=0.5, help="Share of training reviews held out for validation.")
     ] = 0.1,
+    mask_padding: Annotated[
+        bool,
+        typer.Option(
+            help="Mask the padding (Embedding(mask_zero=True), padding at the end) so that the model cannot read "
+            "the review length from it; --no-mask-padding pads in front without a mask."
+        ),
+    ] = True,
     patience: Annotated[int, typer.Option(min=0, help="Epochs without a lower validation loss before stopping.")] = 2,
     seed: Annotated[int, typer.Option(help="Seed for shuffling, initialisation and dropout.")] = 0,
     progress: Annotated[bool, typer.Option(help="Show a progress bar per epoch.")] = True,
@@ -86,6 +93,7 @@ def sentiment(
         batch_size=batch_size,
         learning_rate=learning_rate,
         dropout=dropout,
+        mask_padding=mask_padding,
         validation_fraction=validation_fraction,
         patience=patience,
         max_samples=max_samples,

@@ -11,7 +11,7 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from rnnx.exporter.cli._common import handles_errors, quiet_tensorflow, require_training_stack, stdout
+from rnnx.exporter.cli._common import fail, handles_errors, quiet_tensorflow, require_training_stack, stdout
 from rnnx.exporter.errors import EXIT_MISMATCH
 
 
@@ -62,6 +62,8 @@ def verify_command(
     json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Check that the .tflite file computes what the Keras model computes. Exit 0 pass, 1 mismatch, 2 bad input."""
+    if keras_model.suffix.lower() == ".tflite" and tflite_model.suffix.lower() in (".keras", ".h5", ".hdf5"):
+        raise fail("the two files are swapped; the order is: rnnx verify MODEL.keras MODEL.tflite")
     require_training_stack("verify")
     quiet_tensorflow()
     from rnnx.exporter.verify import verify_model

@@ -17,10 +17,12 @@ from rnnx.exporter.errors import UnsupportedModelError
 
 
 class Lowering(str, Enum):
-    """How a recurrent layer is lowered."""
+    """How a recurrent layer is lowered (``auto`` is resolved per layer by the planner)."""
 
-    LOOP = "loop"
+    AUTO = "auto"
+    FUSED = "fused"
     UNROLLED = "unrolled"
+    LOOP = "loop"
 
 
 @dataclass(frozen=True)
@@ -31,14 +33,16 @@ class LoweringInfo:
         key: its :class:`Lowering`.
         run: the recurrence function (see the package docstring).
         fixed_length: whether it needs a static sequence length.
-        while_ops_per_layer: ``WHILE`` ops one lowered layer (one direction) adds to the file.
+        census: for each cell (``"rnn"``, ``"gru"``, ``"lstm"``), the ops one lowered layer
+            direction must add to the file (the op-census check counts ``WHILE`` and the fused
+            ops); a cell missing here cannot take this lowering.
         summary: one line for ``--explain`` and the README.
     """
 
     key: Lowering
     run: Callable
     fixed_length: bool
-    while_ops_per_layer: int
+    census: Mapping[str, Mapping[str, int]]
     summary: str
 
 
@@ -56,27 +60,64 @@ def build_registry(entries: Iterable[LoweringInfo]) -> Mapping[Lowering, Lowerin
     return MappingProxyType(registry)
 
 
+CENSUS_OPS = ("WHILE", "UNIDIRECTIONAL_SEQUENCE_LSTM", "UNIDIRECTIONAL_SEQUENCE_RNN")
+
+
 def _entries() -> list[LoweringInfo]:
+    from rnnx.exporter.lowering.fused import run_fused
     from rnnx.exporter.lowering.loop import run_loop
     from rnnx.exporter.lowering.unrolled import run_unrolled
 
+    every_cell = ("rnn", "gru", "lstm")
     return [
-        LoweringInfo(Lowering.LOOP, run_loop, False, 1, "one WHILE op per layer; any sequence length"),
-        LoweringInfo(Lowering.UNROLLED, run_unrolled, True, 0, "the cell's ops repeated per time step; fixed length"),
+        LoweringInfo(
+            Lowering.FUSED,
+            run_fused,
+            False,
+            {"lstm": {"UNIDIRECTIONAL_SEQUENCE_LSTM": 1}, "rnn": {"UNIDIRECTIONAL_SEQUENCE_RNN": 1}},
+            "one fused LiteRT sequence op per layer direction (LSTM, SimpleRNN)",
+        ),
+        LoweringInfo(
+            Lowering.UNROLLED,
+            run_unrolled,
+            True,
+            {cell: {} for cell in every_cell},
+            "the cell's ops repeated per time step, no control flow; fixed length",
+        ),
+        LoweringInfo(
+            Lowering.LOOP,
+            run_loop,
+            False,
+            {cell: {"WHILE": 1} for cell in every_cell},
+            "one WHILE op per layer direction; any sequence length",
+        ),
     ]
 
 
 LOWERINGS: Mapping[Lowering, LoweringInfo] = build_registry(_entries())
 
 
-def lowering_info(key: str | Lowering) -> LoweringInfo:
-    """The registered lowering for ``key``.
+def parse_lowering(key: str | Lowering) -> Lowering:
+    """``key`` as a :class:`Lowering` (``auto`` included).
 
     Raises:
         UnsupportedModelError: for an unknown key; the message lists the supported ones.
     """
     try:
-        return LOWERINGS[Lowering(key)]
+        return Lowering(key)
     except ValueError:
-        supported = ", ".join(k.value for k in LOWERINGS)
+        supported = ", ".join(k.value for k in Lowering)
         raise UnsupportedModelError(f"unknown lowering {key!r}; supported: {supported}") from None
+
+
+def lowering_info(key: str | Lowering) -> LoweringInfo:
+    """The registered lowering for ``key`` (a concrete one: not ``auto``).
+
+    Raises:
+        UnsupportedModelError: for an unknown key or ``auto``; the message lists the supported ones.
+    """
+    lowering = parse_lowering(key)
+    if lowering not in LOWERINGS:
+        supported = ", ".join(k.value for k in LOWERINGS)
+        raise UnsupportedModelError(f"lowering {lowering.value!r} is chosen by the planner; concrete: {supported}")
+    return LOWERINGS[lowering]

@@ -3,8 +3,8 @@
 A :class:`RecurrentSpec` is read from a Keras 3 ``SimpleRNN``, ``GRU`` or ``LSTM`` layer (or an
 ``RNN`` wrapping one of their cells). It splits each cell into
 
-* :meth:`RecurrentSpec.project_inputs`: ``x W + b`` for **all** time steps at once, one matrix
-  product hoisted out of the recurrence, and
+* :meth:`RecurrentSpec.project_inputs`: ``x W + b`` for **all** time steps at once, matrix
+  products hoisted out of the recurrence, and
 * :meth:`RecurrentSpec.step`: the recurrent part of one time step, from the projected input and
   the previous state.
 
@@ -77,51 +77,71 @@ class RecurrentSpec:
         """Number of state tensors: 2 for LSTM (hidden, cell), else 1 (hidden)."""
         return 2 if self.kind == "lstm" else 1
 
-    def project_inputs(self, x):
-        """``x W + b`` for every time step: ``[B, T, F]`` → ``float32 [B, T, G*U]``."""
+    def _input_slices(self) -> list[slice]:
+        """Column slices of the input projection kept as separate tensors (GRU: gates, candidate)."""
+        u = self.units
+        if self.kind == "gru":
+            return [slice(0, 2 * u), slice(2 * u, 3 * u)]
+        return [slice(0, self.kernel.shape[1])]
+
+    def project_inputs(self, x) -> list:
+        """``x W + b`` for every time step: ``[B, T, F]`` → parts ``float32 [B, T, ·]``.
+
+        One part (``[B, T, G*U]``) for SimpleRNN and LSTM; two for GRU (the update and reset
+        gates ``[B, T, 2U]`` and the candidate ``[B, T, U]``), so that no time step has to split
+        its input.
+        """
         import tensorflow as tf
 
         batch, time = tf.shape(x)[0], tf.shape(x)[1]
         flat = tf.reshape(x, [-1, self.kernel.shape[0]])
-        projected = tf.matmul(flat, tf.constant(self.kernel)) + tf.constant(self.input_bias)
-        static = [x.shape[0], x.shape[1], self.kernel.shape[1]]
-        out = tf.reshape(projected, tf.stack([batch, time, self.kernel.shape[1]]))
-        out.set_shape(static)
-        return out
+        parts = []
+        for columns in self._input_slices():
+            kernel, bias = self.kernel[:, columns], self.input_bias[columns]
+            projected = tf.matmul(flat, tf.constant(kernel)) + tf.constant(bias)
+            part = tf.reshape(projected, tf.stack([batch, time, kernel.shape[1]]))
+            part.set_shape([x.shape[0], x.shape[1], kernel.shape[1]])
+            parts.append(part)
+        return parts
 
-    def step(self, projected_t, states: Sequence):
-        """One time step: projected input ``[B, G*U]`` and states → ``(output, new_states)``."""
+    def step(self, parts_t: Sequence, states: Sequence):
+        """One time step: the projected input parts (each ``[B, ·]``) and states → ``(output, new_states)``.
+
+        Written for few ops per step, since a step of these small layers costs what its op
+        dispatches cost, and with ops the XNNPACK delegate takes (no ``SPLIT_V``, which would cut
+        the delegated graph at every step): GRU gates and candidate have their own matrix
+        products, the two sigmoid gates share one ``ADD`` and one ``LOGISTIC``, and the update
+        ``z ⊙ h + (1 − z) ⊙ h̃`` is computed as ``h̃ + z ⊙ (h − h̃)``.
+        """
         import tensorflow as tf
 
         u = self.units
         h = states[0]
-        recurrent = tf.constant(self.recurrent_kernel)
         if self.kind == "rnn":
-            h_new = self.activation(projected_t + tf.matmul(h, recurrent))
+            h_new = self.activation(parts_t[0] + tf.matmul(h, tf.constant(self.recurrent_kernel)))
             return h_new, [h_new]
         if self.kind == "lstm":
-            z = projected_t + tf.matmul(h, recurrent)
+            z = parts_t[0] + tf.matmul(h, tf.constant(self.recurrent_kernel))
             z_i, z_f, z_c, z_o = tf.split(z, 4, axis=-1)
             act, gate = self.activation, self.recurrent_activation
             c_new = gate(z_f) * states[1] + gate(z_i) * act(z_c)
             h_new = gate(z_o) * act(c_new)
             return h_new, [h_new, c_new]
-        x_z, x_r, x_h = tf.split(projected_t, 3, axis=-1)
+        x_zr, x_h = parts_t
         gate = self.recurrent_activation
+        recurrent_zr = tf.constant(self.recurrent_kernel[:, : 2 * u])
+        recurrent_h = tf.constant(self.recurrent_kernel[:, 2 * u :])
         if self.reset_after:
-            inner = tf.matmul(h, recurrent)
+            inner_zr, inner_h = tf.matmul(h, recurrent_zr), tf.matmul(h, recurrent_h)
             if self.recurrent_bias is not None:
-                inner = inner + tf.constant(self.recurrent_bias)
-            r_z, r_r, r_h = tf.split(inner, 3, axis=-1)
-            z = gate(x_z + r_z)
-            r = gate(x_r + r_r)
-            candidate = self.activation(x_h + r * r_h)
+                inner_zr = inner_zr + tf.constant(self.recurrent_bias[: 2 * u])
+                inner_h = inner_h + tf.constant(self.recurrent_bias[2 * u :])
+            z, r = tf.split(gate(x_zr + inner_zr), 2, axis=-1)
+            candidate = self.activation(x_h + r * inner_h)
         else:
-            inner = tf.matmul(h, recurrent[:, : 2 * u])
-            z = gate(x_z + inner[:, :u])
-            r = gate(x_r + inner[:, u:])
-            candidate = self.activation(x_h + tf.matmul(r * h, recurrent[:, 2 * u :]))
-        h_new = z * h + (1.0 - z) * candidate
+            z, r = tf.split(gate(x_zr + tf.matmul(h, recurrent_zr)), 2, axis=-1)
+            candidate = self.activation(x_h + tf.matmul(r * h, recurrent_h))
+        h_new = candidate + z * (h - candidate)
         return h_new, [h_new]
 
     def zero_states(self, batch):

@@ -26,14 +26,23 @@ class LoweredRecurrent(keras.layers.Layer):
     ``[B, U]``), followed by the final states when ``return_state``.
     """
 
-    def __init__(self, original, spec: RecurrentSpec, lowering: Lowering):
+    def __init__(self, original, spec: RecurrentSpec, lowering: Lowering, observer=None):
         super().__init__(name=original.name)
         self.supports_masking = True
         self._spec = spec
         self._run = lowering_info(lowering).run
         self._mask_of = original.compute_mask
+        self._spec_of = original.compute_output_spec
+        self._observer = observer
+
+    def compute_output_spec(self, sequences, initial_state=None, mask=None, training=None):
+        # The original layer knows its output shapes, even where the lowering needs a concrete
+        # length (an unrolled layer in a model built with a dynamic time dimension).
+        return self._spec_of(sequences, initial_state=initial_state)
 
     def call(self, sequences, initial_state=None, mask=None, training=None):
+        if self._observer is not None:
+            self._observer(self.name, mask is not None, initial_state is not None)
         output, states = self._run(self._spec, sequences, mask, initial_state)
         if self._spec.return_state:
             return [output, *states]
@@ -46,8 +55,9 @@ class LoweredRecurrent(keras.layers.Layer):
 class LoweredBidirectional(keras.layers.Layer):
     """A ``Bidirectional`` wrapper whose two directions are lowered (merged as Keras merges them)."""
 
-    def __init__(self, original, forward: RecurrentSpec, backward: RecurrentSpec, lowering: Lowering):
+    def __init__(self, original, forward: RecurrentSpec, backward: RecurrentSpec, lowering: Lowering, observer=None):
         super().__init__(name=original.name)
+        self._observer = observer
         self.supports_masking = True
         self._forward, self._backward = forward, backward
         self._run = lowering_info(lowering).run
@@ -55,8 +65,14 @@ class LoweredBidirectional(keras.layers.Layer):
         self._return_sequences = original.return_sequences
         self._return_state = original.return_state
         self._mask_of = original.compute_mask
+        self._spec_of = original.compute_output_spec
+
+    def compute_output_spec(self, sequences, initial_state=None, mask=None, training=None):
+        return self._spec_of(sequences, initial_state=initial_state)
 
     def call(self, sequences, initial_state=None, mask=None, training=None):
+        if self._observer is not None:
+            self._observer(self.name, mask is not None, initial_state is not None)
         forward_state = backward_state = None
         if initial_state is not None:
             half = len(initial_state) // 2
@@ -95,7 +111,7 @@ def is_recurrent(layer) -> bool:
     return isinstance(layer, (keras.layers.RNN, keras.layers.Bidirectional))
 
 
-def lower_layer(layer, lowering: Lowering):
+def lower_layer(layer, lowering: Lowering, observer=None):
     """The lowered replacement of one recurrent layer.
 
     Raises:
@@ -103,17 +119,19 @@ def lower_layer(layer, lowering: Lowering):
     """
     if isinstance(layer, keras.layers.Bidirectional):
         return LoweredBidirectional(
-            layer, recurrent_spec(layer.forward_layer), recurrent_spec(layer.backward_layer), lowering
+            layer, recurrent_spec(layer.forward_layer), recurrent_spec(layer.backward_layer), lowering, observer
         )
-    return LoweredRecurrent(layer, recurrent_spec(layer), lowering)
+    return LoweredRecurrent(layer, recurrent_spec(layer), lowering, observer)
 
 
-def lower_model(model, lowerings: Mapping[str, Lowering]):
+def lower_model(model, lowerings: Mapping[str, Lowering], observer=None):
     """A clone of ``model`` whose recurrent layers are lowered as ``lowerings[layer.name]`` says.
 
     Args:
         model: a built Keras ``Sequential`` or functional model.
         lowerings: the lowering of every recurrent layer, by layer name.
+        observer: called as ``observer(layer_name, masked, has_initial_state)`` each time a
+            lowered layer is called (the planner's probe).
 
     Raises:
         UnsupportedModelError: for a recurrent layer rnnx cannot lower.
@@ -122,7 +140,30 @@ def lower_model(model, lowerings: Mapping[str, Lowering]):
 
     def replace(layer):
         if is_recurrent(layer):
-            return lower_layer(layer, lowerings[layer.name])
+            return lower_layer(layer, lowerings[layer.name], observer)
         return layer
 
     return keras.models.clone_model(model, clone_function=replace, recursive=True)
+
+
+def probe_recurrent_inputs(model, layer_names, input_shapes, input_dtypes) -> dict[str, tuple[bool, bool]]:
+    """Whether each recurrent layer receives a mask and an initial state: ``{name: (masked, has_state)}``.
+
+    Found by running a ``loop``-lowered clone of ``model`` once on zeros of ``input_shapes``
+    (dynamic dimensions taken as 1 for the batch, 2 for time); Keras propagates masks there exactly
+    as it does for the original layers.
+    """
+    import numpy as np
+
+    seen: dict[str, tuple[bool, bool]] = {}
+
+    def observe(name, masked, has_state):
+        seen[name] = (masked, has_state)
+
+    clone = lower_model(model, {name: Lowering.LOOP for name in layer_names}, observe)
+    zeros = [
+        np.zeros([d if d is not None else (1 if i == 0 else 2) for i, d in enumerate(shape)], dtype=dtype)
+        for shape, dtype in zip(input_shapes, input_dtypes)
+    ]
+    clone(zeros if len(zeros) > 1 else zeros[0], training=False)
+    return seen

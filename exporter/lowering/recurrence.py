@@ -17,7 +17,7 @@ class Prepared:
     """Time-major tensors for one layer.
 
     Attributes:
-        projected: ``float32 [T, B, G*U]`` input projections, in processing order.
+        projected: the input projection parts, each ``float32 [T, B, ·]``, in processing order.
         mask: ``bool [T, B, 1]`` or ``None``.
         states: initial states, each ``float32 [B, U]``.
         zero_output: ``float32 [B, U]`` zeros.
@@ -36,12 +36,12 @@ def prepare(spec: RecurrentSpec, inputs, mask=None, initial_state=None) -> Prepa
     """
     import tensorflow as tf
 
-    projected = tf.transpose(spec.project_inputs(inputs), [1, 0, 2])
+    projected = [tf.transpose(part, [1, 0, 2]) for part in spec.project_inputs(inputs)]
     time_mask = None
     if mask is not None:
         time_mask = tf.expand_dims(tf.transpose(tf.cast(mask, tf.bool), [1, 0]), -1)
     if spec.go_backwards:
-        projected = tf.reverse(projected, [0])
+        projected = [tf.reverse(part, [0]) for part in projected]
         if time_mask is not None:
             time_mask = tf.reverse(time_mask, [0])
     batch = tf.shape(inputs)[0]

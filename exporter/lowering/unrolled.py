@@ -27,7 +27,7 @@ def run_unrolled(spec: RecurrentSpec, inputs, mask=None, initial_state=None):
             "pass --sequence-length or use --lowering loop"
         )
     prepared = prepare(spec, inputs, mask, initial_state)
-    xs = tf.unstack(prepared.projected, num=steps, axis=0)
+    xs = list(zip(*(tf.unstack(part, num=steps, axis=0) for part in prepared.projected)))
     masks = [None] * steps if prepared.mask is None else tf.unstack(prepared.mask, num=steps, axis=0)
     states, output = prepared.states, prepared.zero_output
     outputs = []

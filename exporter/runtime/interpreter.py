@@ -58,8 +58,9 @@ def find_runtime(name: str | None = None) -> Runtime:
         except metadata.PackageNotFoundError:
             version = "unknown"
         return Runtime(candidate, version, module)
-    wanted = name or " or ".join(RUNTIMES)
-    raise MissingDependencyError(f"no LiteRT interpreter found; pip install {wanted}")
+    if name:
+        raise MissingDependencyError(f"the {name} interpreter is not installed; pip install {name}, or use the default")
+    raise MissingDependencyError(f"no LiteRT interpreter is installed; pip install {' or '.join(RUNTIMES)}")
 
 
 def make_interpreter(model_bytes: bytes, runtime: Runtime, num_threads: int | None = 1, source: str = "model"):

@@ -21,9 +21,10 @@ from rnnx.exporter.errors import InputFileError, InvalidInputError
 from rnnx.exporter.runtime.interpreter import Runtime, find_runtime, make_interpreter
 from rnnx.exporter.runtime.metadata import METADATA_NAME, ModelMetadata
 from rnnx.exporter.runtime.model_file import has_variable_tensors, read_metadata
-from rnnx.models.text.tokenizer import WordTokenizer
+from rnnx.models.text.tokenizer import WordTokenizer, split_words
 
 SERVING_SIGNATURE = "serving_default"
+DYNAMIC_BATCH_CHUNK = 256  # rows per invocation for a model exported with a dynamic batch size
 
 
 @dataclass(frozen=True)
@@ -113,18 +114,24 @@ class Predictor:
     def input_names(self) -> list[str]:
         return [spec["name"] for spec in self.metadata.inputs]
 
-    @property
-    def batch_size(self) -> int:
-        """The batch size the model was exported with (its first input's leading dimension)."""
-        return int(self._input_details[self.input_names[0]]["shape"][0])
+    def _signature_shape(self, name: str) -> list[int | None]:
+        detail = self._input_details[name]
+        shape = detail.get("shape_signature", detail["shape"])
+        return [None if int(d) < 0 else int(d) for d in shape]
 
     @property
-    def sequence_length(self) -> int:
-        """Time steps ``T`` of the first input."""
-        return int(self._input_details[self.input_names[0]]["shape"][1])
+    def batch_size(self) -> int | None:
+        """The batch size the model was exported with; ``None`` when it is dynamic."""
+        return self._signature_shape(self.input_names[0])[0]
+
+    @property
+    def sequence_length(self) -> int | None:
+        """Time steps ``T`` of the first input; ``None`` when dynamic."""
+        shape = self._signature_shape(self.input_names[0])
+        return shape[1] if len(shape) > 1 else None
 
     def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """One invocation of ``serving_default`` with inputs of exactly the exported shapes.
+        """One invocation of ``serving_default`` with inputs of the exported shapes (any size where dynamic).
 
         Variable tensors (the state of fused recurrent ops) are reset first, so every call
         starts from the zero state.
@@ -137,11 +144,12 @@ class Predictor:
             if name not in inputs:
                 raise InvalidInputError(f"missing input '{name}'; the model takes {', '.join(self._input_details)}")
             value = np.asarray(inputs[name])
-            expected = tuple(int(d) for d in detail["shape"])
-            if value.shape != expected:
+            expected = self._signature_shape(name)
+            fits = len(value.shape) == len(expected) and all(e is None or e == v for e, v in zip(expected, value.shape))
+            if not fits:
+                shown = [("any" if e is None else e) for e in expected]
                 raise InvalidInputError(
-                    f"input '{name}' must have shape {list(expected)} ({np.dtype(detail['dtype']).name}), "
-                    f"got {list(value.shape)}"
+                    f"input '{name}' must have shape {shown} ({np.dtype(detail['dtype']).name}), got {list(value.shape)}"
                 )
             feed[name] = value.astype(detail["dtype"], copy=False)
         if self._stateful:
@@ -167,7 +175,7 @@ class Predictor:
         (rows,) = counts
         if rows == 0:
             raise InvalidInputError("no input rows to run")
-        batch = self.batch_size
+        batch = self.batch_size or min(rows, DYNAMIC_BATCH_CHUNK)
         results: dict[str, list[np.ndarray]] = {}
         for start in range(0, rows, batch):
             feed = {}
@@ -190,8 +198,9 @@ class Predictor:
             InvalidInputError: rows of the wrong length.
         """
         ids = np.asarray(token_ids)
-        if ids.ndim != 2 or ids.shape[1] != self.sequence_length:
-            raise InvalidInputError(f"token ids must have shape [n, {self.sequence_length}], got {list(ids.shape)}")
+        length = self.sequence_length
+        if ids.ndim != 2 or (length is not None and ids.shape[1] != length):
+            raise InvalidInputError(f"token ids must have shape [n, {length or 'T'}], got {list(ids.shape)}")
         name = output or self.metadata.task.get("output") or self.metadata.outputs[0]["name"]
         return self.predict_batches({self.input_names[0]: ids})[name]
 
@@ -206,6 +215,10 @@ class Predictor:
         for i, text in enumerate(texts):
             if not text.strip():
                 raise InvalidInputError(f"input {i + 1} is an empty text; give at least one word")
+            if not split_words(text):
+                raise InvalidInputError(
+                    f"input {i + 1} has no words, only punctuation or symbols ({text[:40]!r}); give at least one word"
+                )
         return self.tokenizer.encode(texts)
 
     def classify(self, texts: Sequence[str]) -> list[Classification]:

@@ -14,9 +14,11 @@ Text normalisation, in order:
 
 Index layout, as in ``keras.preprocessing.text.Tokenizer(oov_token=...)``: 0 is padding, 1 is the
 out-of-vocabulary token, and 2 … ``num_words - 1`` are the ``num_words - 2`` most frequent
-training words (ties broken alphabetically, so a fit is deterministic). Sequences are padded and
+training words (ties broken alphabetically, so a fit is deterministic). Long sequences are
 truncated at the front (``"pre"``, the Keras ``pad_sequences`` default): the end of a review,
-where the verdict usually is, is kept, and the recurrent layers read it last.
+where the verdict usually is, is kept. Short ones are padded at the front (``"pre"``, the default:
+a model without a mask then reads the review last) or at the end (``"post"``: for models that
+mask the padding, where both give the same result and right padding keeps cuDNN usable).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+PADDINGS = ("pre", "post")
 PAD_INDEX = 0
 OOV_INDEX = 1
 TOKENIZER_TYPE = "rnnx.word_tokenizer"
@@ -77,16 +80,19 @@ class WordTokenizer:
         max_tokens: length ``T`` of every encoded sequence.
         num_words: size of the id space, ``len(vocabulary) + 2`` by default; the model's
             ``Embedding(input_dim=num_words)`` must be at least this large.
+        padding: ``"pre"`` or ``"post"``: where short sequences get their padding.
 
     Raises:
-        ValueError: on an empty or duplicated vocabulary entry, ``max_tokens < 1``, or a
-            ``num_words`` too small for the vocabulary.
+        ValueError: on an empty or duplicated vocabulary entry, ``max_tokens < 1``, a
+            ``num_words`` too small for the vocabulary, or an unknown padding.
     """
 
-    def __init__(self, vocabulary: Sequence[str], max_tokens: int, num_words: int | None = None):
+    def __init__(self, vocabulary: Sequence[str], max_tokens: int, num_words: int | None = None, padding: str = "pre"):
         words = list(vocabulary)
         if max_tokens < 1:
             raise ValueError(f"max_tokens must be at least 1, got {max_tokens}")
+        if padding not in PADDINGS:
+            raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
         if num_words is None:
             num_words = len(words) + 2
         if num_words < len(words) + 2:
@@ -98,15 +104,19 @@ class WordTokenizer:
         self._index = index
         self.max_tokens = int(max_tokens)
         self.num_words = int(num_words)
+        self.padding = padding
 
     @classmethod
-    def fit(cls, texts: Iterable[str], num_words: int = 10000, max_tokens: int | None = None) -> WordTokenizer:
+    def fit(
+        cls, texts: Iterable[str], num_words: int = 10000, max_tokens: int | None = None, padding: str = "pre"
+    ) -> WordTokenizer:
         """Build the vocabulary of the ``num_words - 2`` most frequent words of ``texts``.
 
         Args:
             texts: training texts.
             num_words: size of the id space including padding (0) and OOV (1); at least 3.
             max_tokens: sequence length; ``None`` chooses :func:`auto_max_tokens`.
+            padding: ``"pre"`` or ``"post"``.
 
         Raises:
             ValueError: if ``num_words < 3`` or ``texts`` is empty.
@@ -125,7 +135,7 @@ class WordTokenizer:
         vocabulary = [word for word, _ in ranked[: num_words - 2]]
         if max_tokens is None:
             max_tokens = auto_max_tokens(lengths)
-        return cls(vocabulary, max_tokens=max_tokens, num_words=num_words)
+        return cls(vocabulary, max_tokens=max_tokens, num_words=num_words, padding=padding)
 
     @property
     def vocabulary(self) -> list[str]:
@@ -138,11 +148,14 @@ class WordTokenizer:
         return [index.get(word, OOV_INDEX) for word in split_words(text)]
 
     def pad(self, ids: Sequence[int]) -> np.ndarray:
-        """Pad (with 0) or truncate ``ids`` at the front to ``max_tokens``; ``int32 [max_tokens]``."""
+        """Truncate ``ids`` at the front and pad them with 0 (per :attr:`padding`); ``int32 [max_tokens]``."""
         row = np.zeros(self.max_tokens, dtype=np.int32)
         kept = list(ids)[-self.max_tokens :]
         if kept:
-            row[self.max_tokens - len(kept) :] = kept
+            if self.padding == "pre":
+                row[self.max_tokens - len(kept) :] = kept
+            else:
+                row[: len(kept)] = kept
         return row
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
@@ -172,7 +185,7 @@ class WordTokenizer:
             "token_pattern": _TOKEN_PATTERN.pattern,
             "pad_index": PAD_INDEX,
             "oov_index": OOV_INDEX,
-            "padding": "pre",
+            "padding": self.padding,
             "truncating": "pre",
             "num_words": self.num_words,
             "max_tokens": self.max_tokens,
@@ -194,7 +207,12 @@ class WordTokenizer:
         if data.get("token_pattern") != _TOKEN_PATTERN.pattern:
             raise ValueError("the tokenizer was written with another token pattern; re-export it")
         try:
-            return cls(data["vocabulary"], max_tokens=data["max_tokens"], num_words=data["num_words"])
+            return cls(
+                data["vocabulary"],
+                max_tokens=data["max_tokens"],
+                num_words=data["num_words"],
+                padding=data.get("padding", "pre"),
+            )
         except KeyError as missing:
             raise ValueError(f"tokenizer data lacks the field {missing}") from None
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -35,6 +36,9 @@ class SentimentTrainConfig:
         num_words: vocabulary size including padding and OOV.
         embedding_dim: embedding width.
         dropout: input dropout of each recurrent layer during training.
+        mask_padding: mask the padding (``Embedding(mask_zero=True)``) and pad at the end
+            (``"post"``: the same result under a mask, and cuDNN-compatible); without a mask the
+            padding goes in front (``"pre"``).
         max_tokens: sequence length; ``None`` = ``ceil(mean + 2·std)`` of training lengths.
         epochs: maximum epochs (early stopping may end sooner).
         batch_size: minibatch size.
@@ -51,6 +55,7 @@ class SentimentTrainConfig:
     num_words: int = 10000
     embedding_dim: int = 8
     dropout: float = 0.3
+    mask_padding: bool = True
     max_tokens: int | None = None
     epochs: int = 10
     batch_size: int = 64
@@ -127,7 +132,12 @@ def train_sentiment(
     everything = load_imdb(source, "train").shuffled(config.seed).head(config.max_samples)
     train, valid = split_validation(everything, config.validation_fraction)
     test = load_imdb(source, "test").shuffled(config.seed + 1).head(config.test_samples)
-    tokenizer = WordTokenizer.fit(train.texts, num_words=config.num_words, max_tokens=config.max_tokens)
+    tokenizer = WordTokenizer.fit(
+        train.texts,
+        num_words=config.num_words,
+        max_tokens=config.max_tokens,
+        padding="post" if config.mask_padding else "pre",
+    )
     log(
         f"data: {len(train)} training, {len(valid)} validation, {len(test)} test reviews from {source.describe()}; "
         f"vocabulary {tokenizer.num_words} ids, {tokenizer.max_tokens} tokens per review"
@@ -141,11 +151,12 @@ def train_sentiment(
         tokenizer.num_words,
         config.embedding_dim,
         config.dropout,
+        config.mask_padding,
     )
     model = build_sentiment_model(spec)
     compile_sentiment_model(model, config.learning_rate)
     callbacks = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)]
-    callbacks.append(RichProgress(show_bar=show_progress))
+    callbacks.append(RichProgress(show_bar=show_progress and sys.stderr.isatty()))
     fit_started = time.perf_counter()
     history = model.fit(
         x_train,

@@ -27,6 +27,8 @@ class SentimentSpec:
         embedding_dim: ``Embedding.output_dim``.
         dropout: input dropout of every recurrent layer (training only; ``recurrent_dropout``
             stays 0 so that GRU/LSTM keep their cuDNN kernels on a GPU).
+        mask_padding: ``Embedding(mask_zero=True)``: the recurrent layers skip the padding, so
+            the model cannot read a review's length from it.
     """
 
     max_tokens: int | None
@@ -35,6 +37,7 @@ class SentimentSpec:
     num_words: int = 10000
     embedding_dim: int = 8
     dropout: float = 0.0
+    mask_padding: bool = False
 
     def __post_init__(self) -> None:
         if self.cell not in CELLS:
@@ -66,7 +69,7 @@ def build_sentiment_model(spec: SentimentSpec):
     layer_class = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM, "rnn": keras.layers.SimpleRNN}[spec.cell]
     layers = [
         keras.Input(shape=(spec.max_tokens,), dtype="int32", name=INPUT_NAME),
-        keras.layers.Embedding(spec.num_words, spec.embedding_dim, name="embedding"),
+        keras.layers.Embedding(spec.num_words, spec.embedding_dim, mask_zero=spec.mask_padding, name="embedding"),
     ]
     for i, units in enumerate(spec.units):
         layers.append(
