@@ -161,15 +161,21 @@ def compare(
     )
 
 
-def random_token_ids(rng: np.random.Generator, rows: int, length: int, vocabulary: int) -> np.ndarray:
-    """``int32 [rows, length]`` random word ids (2 … vocabulary-1) with random lengths, pre-padded.
+def random_token_ids(
+    rng: np.random.Generator, rows: int, length: int, vocabulary: int, padding: str = "pre"
+) -> np.ndarray:
+    """``int32 [rows, length]`` random word ids (2 … vocabulary-1) with random lengths, padded as the tokenizer pads.
 
     Half the rows are full length; the others are 1 … length tokens long.
     """
     ids = np.zeros((rows, length), dtype=np.int32)
     for row in range(rows):
         size = length if row % 2 == 0 else int(rng.integers(1, length + 1))
-        ids[row, length - size :] = rng.integers(2, max(vocabulary, 3), size=size)
+        words = rng.integers(2, max(vocabulary, 3), size=size)
+        if padding == "pre":
+            ids[row, length - size :] = words
+        else:
+            ids[row, :size] = words
     return ids
 
 
@@ -245,7 +251,8 @@ def verify_model(
         spec = meta.input_spec()
         if spec.get("kind") == "token_ids":
             vocabulary = predictor.tokenizer.num_words if predictor.tokenizer else (_embedding_size(model) or 2)
-            batch = random_token_ids(rng, random_samples, length, vocabulary)
+            padding = predictor.tokenizer.padding if predictor.tokenizer else "pre"
+            batch = random_token_ids(rng, random_samples, length, vocabulary, padding)
             name = "random tokens"
         else:
             shape = [random_samples, length, *spec["shape"][2:]]

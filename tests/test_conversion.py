@@ -176,3 +176,32 @@ def test_ops_without_builtin_kernels_are_listed():
 
     with pytest.raises(ConversionError, match=r"no builtin TFLite kernel.*: StringLength;"):
         convert_signatures({"serving_default": needs_flex}, {"serving_default": ["text"]})
+
+
+@pytest.mark.parametrize("lowering", [Lowering.AUTO, Lowering.LOOP, Lowering.UNROLLED])
+def test_encoder_decoder_initial_state_from_another_layer(lowering):
+    """A decoder LSTM that starts from the encoder's final states: not fusable, exact otherwise."""
+    keras.utils.set_random_seed(4)
+    source = keras.Input((7, 3), name="source")
+    target = keras.Input((5, 2), name="target")
+    _, h, c = keras.layers.LSTM(4, return_state=True, name="encoder")(source)
+    decoded = keras.layers.LSTM(4, return_sequences=True, name="decoder")(target, initial_state=[h, c])
+    model = keras.Model([source, target], keras.layers.Dense(1, name="score")(decoded))
+    plan = plan_export(model, lowering)
+    chosen = {layer.name: layer.lowering for layer in plan.layers}
+    if lowering is Lowering.AUTO:
+        assert chosen == {"encoder": Lowering.UNROLLED, "decoder": Lowering.UNROLLED}
+        assert "initial state from another tensor" in plan.layers[1].reason
+    with pytest.raises(
+        UnsupportedModelError, match=r"`decoder` \(LSTM\) cannot be lowered as fused: it takes an initial state"
+    ):
+        plan_export(model, Lowering.FUSED, layer_lowerings={"encoder": "loop"})
+    data = convert_model(model, plan)
+    plan.check_census(op_census(data))
+    rng = np.random.default_rng(0)
+    x = {
+        "source": rng.standard_normal((1, 7, 3)).astype(np.float32),
+        "target": rng.standard_normal((1, 5, 2)).astype(np.float32),
+    }
+    expected = np.asarray(model([x["source"], x["target"]]))
+    assert np.abs(run_tflite(data, x)["score"] - expected).max() <= 1e-5

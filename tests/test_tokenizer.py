@@ -37,6 +37,15 @@ def test_encode_pads_and_truncates_at_the_front():
     assert ids.tolist() == [[0, 0, 3], [3, 4, 2]]
 
 
+def test_post_padding_keeps_words_in_front_and_round_trips(tmp_path):
+    tokenizer = WordTokenizer(["one", "two", "three"], max_tokens=3, padding="post")
+    assert tokenizer.encode(["two", "one two three one"]).tolist() == [[3, 0, 0], [3, 4, 2]]
+    tokenizer.save(tmp_path / "t.json")
+    assert WordTokenizer.load(tmp_path / "t.json").padding == "post"
+    with pytest.raises(ValueError, match="padding must be one of"):
+        WordTokenizer(["one"], max_tokens=3, padding="middle")
+
+
 def test_auto_max_tokens_is_ceil_mean_plus_two_std():
     lengths = [10, 20, 30]
     expected = int(np.ceil(np.mean(lengths) + 2 * np.std(lengths)))

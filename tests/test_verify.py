@@ -59,13 +59,15 @@ def test_compare_known_answers():
     assert same.passed and same.max_abs_error == 0.0
 
 
-def test_random_token_ids_are_pre_padded_words():
-    ids = random_token_ids(np.random.default_rng(0), 10, 12, 50)
+@pytest.mark.parametrize("padding", ["pre", "post"])
+def test_random_token_ids_are_padded_words(padding):
+    ids = random_token_ids(np.random.default_rng(0), 10, 12, 50, padding)
     assert ids.shape == (10, 12) and ids.dtype == np.int32
     assert (ids[::2] >= 2).all()  # even rows are full length
     for row in ids:
         nonzero = np.flatnonzero(row)
-        assert nonzero.size >= 1 and (nonzero == np.arange(12 - nonzero.size, 12)).all()
+        start = 12 - nonzero.size if padding == "pre" else 0
+        assert nonzero.size >= 1 and (nonzero == np.arange(start, start + nonzero.size)).all()
         assert row.max() < 50
 
 
