@@ -28,13 +28,27 @@ from rnnx.exporter.errors import ConversionError
 from rnnx.exporter.planning import TensorInfo
 
 
+def constant_call(model):
+    """``run(inputs) -> outputs``: ``model`` in inference mode with every weight as a constant.
+
+    The model runs through ``stateless_call`` with each variable's current value as a constant,
+    so a traced graph holds no variables: nothing for the converter to leave behind as
+    ``VAR_HANDLE``/``READ_VARIABLE``, and no freezing pass that would inline (and so erase) the
+    functions that fused lowerings mark for the converter.
+    """
+    trainable = [v.numpy() for v in model.trainable_variables]
+    non_trainable = [v.numpy() for v in model.non_trainable_variables]
+
+    def run(inputs):
+        constants = [tf.constant(value) for value in trainable], [tf.constant(value) for value in non_trainable]
+        outputs, _ = model.stateless_call(*constants, inputs, training=False)
+        return outputs
+
+    return run
+
+
 def signature_function(model, inputs: Sequence[TensorInfo], output_names: Sequence[str]):
     """A ``tf.function`` calling ``model`` (inference mode) with named inputs, returning named outputs.
-
-    The model runs through ``stateless_call`` with every variable's current value as a
-    constant, so the traced graph holds no variables: nothing for the converter to leave behind
-    as ``VAR_HANDLE``/``READ_VARIABLE``, and no freezing pass that would inline (and so erase)
-    the functions that fused lowerings mark for the converter.
 
     Args:
         model: a Keras model with ``len(inputs)`` inputs and ``len(output_names)`` outputs.
@@ -42,13 +56,10 @@ def signature_function(model, inputs: Sequence[TensorInfo], output_names: Sequen
         output_names: a name for each (flattened) model output.
     """
     specs = [tf.TensorSpec(list(i.shape), tf.as_dtype(i.dtype), name=i.name) for i in inputs]
-    trainable = [v.numpy() for v in model.trainable_variables]
-    non_trainable = [v.numpy() for v in model.non_trainable_variables]
+    run = constant_call(model)
 
     def call(*args):
-        constants = [tf.constant(value) for value in trainable], [tf.constant(value) for value in non_trainable]
-        outputs, _ = model.stateless_call(*constants, list(args) if len(args) > 1 else args[0], training=False)
-        flat = tf.nest.flatten(outputs)
+        flat = tf.nest.flatten(run(list(args) if len(args) > 1 else args[0]))
         if len(flat) != len(output_names):
             raise ValueError(f"model returned {len(flat)} outputs, expected {len(output_names)}")
         return dict(zip(output_names, flat))

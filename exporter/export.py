@@ -31,7 +31,7 @@ from rnnx.exporter.loading import check_model_path, file_sha256, load_keras_mode
 from rnnx.exporter.lowering import Lowering
 from rnnx.exporter.planning import ExportPlan, plan_export
 from rnnx.exporter.runtime.interpreter import signature_outputs
-from rnnx.exporter.runtime.metadata import METADATA_NAME, ModelMetadata
+from rnnx.exporter.runtime.metadata import METADATA_NAME, SERVING_SIGNATURE, ModelMetadata
 from rnnx.exporter.runtime.model_file import op_census, with_metadata
 from rnnx.models.text.tokenizer import WordTokenizer
 
@@ -170,8 +170,12 @@ def plan_for(model, options: ExportOptions, tokenizer: WordTokenizer | None) -> 
     )
 
 
-def convert_model(model, plan: ExportPlan) -> bytes:
+def convert_model(model, plan: ExportPlan, with_step: bool = True) -> bytes:
     """Lower, trace and convert ``model`` as ``plan`` says, in this process.
+
+    The file gets the ``serving_default`` signature (whole sequences) and, when ``with_step`` and
+    the model allows it, the ``step`` signature (one time step with explicit states; see
+    :mod:`rnnx.exporter.lowering.stepping`).
 
     Raises:
         UnsupportedModelError: a layer that cannot be lowered.
@@ -180,13 +184,15 @@ def convert_model(model, plan: ExportPlan) -> bytes:
     from rnnx.exporter.conversion import convert_signatures, signature_function
     from rnnx.exporter.lowering.keras_layers import lower_model
     from rnnx.exporter.lowering.rewrite import finish_fused_ops
+    from rnnx.exporter.lowering.stepping import STEP_SIGNATURE, step_function, step_obstacle
 
     lowered = lower_model(model, plan.lowerings)
-    serving = signature_function(lowered, plan.inputs, plan.output_names)
+    functions = {SERVING_SIGNATURE: signature_function(lowered, plan.inputs, plan.output_names)}
+    input_names = {SERVING_SIGNATURE: [i.name for i in plan.inputs]}
+    if with_step and step_obstacle(model, plan) is None:
+        functions[STEP_SIGNATURE], input_names[STEP_SIGNATURE], _ = step_function(model, plan)
     fused_rnn = any(layer.lowering is Lowering.FUSED and layer.cell == "rnn" for layer in plan.layers)
-    converted = convert_signatures(
-        {"serving_default": serving}, {"serving_default": [i.name for i in plan.inputs]}, allow_custom_ops=fused_rnn
-    )
+    converted = convert_signatures(functions, input_names, allow_custom_ops=fused_rnn)
     return finish_fused_ops(converted)
 
 
@@ -276,6 +282,8 @@ def export_model(source: str | Path, output: str | Path, options: ExportOptions 
     model = load_keras_model(source)
     plan = plan_for(model, options, tokenizer)
     task = load_task(options.task, source, options.labels, plan.output_names)
+    from rnnx.exporter.lowering.stepping import step_description
+
     model_bytes = _convert_isolated(source, plan, options.timeout_s) if options.isolate else convert_model(model, plan)
     census = op_census(model_bytes, str(output))
     plan.check_census(census)
@@ -287,6 +295,7 @@ def export_model(source: str | Path, output: str | Path, options: ExportOptions 
         lowering={"requested": plan.requested.value, "layers": [layer.to_dict() for layer in plan.layers]},
         op_census=census,
         provenance=provenance(source),
+        step=step_description(model, plan),
     )
     final = with_metadata(model_bytes, METADATA_NAME, meta.to_bytes())
     atomic_write_bytes(output, final)

@@ -45,6 +45,7 @@ class LayerPlan:
         reason: why, in a few words.
         directions: 2 for ``Bidirectional``, else 1.
         masked: whether the layer receives a mask.
+        has_initial_state: whether it takes its initial state from another tensor.
     """
 
     name: str
@@ -54,6 +55,7 @@ class LayerPlan:
     reason: str
     directions: int = 1
     masked: bool = False
+    has_initial_state: bool = False
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -351,7 +353,16 @@ def plan_export(
         where = f"layer `{layer.name}` ({_layer_class(layer)})"
         chosen, reason = choose_lowering(wanted, facts, where, source)
         plans.append(
-            LayerPlan(layer.name, _layer_class(layer), facts.specs[0].kind, chosen, reason, len(facts.specs), masked)
+            LayerPlan(
+                layer.name,
+                _layer_class(layer),
+                facts.specs[0].kind,
+                chosen,
+                reason,
+                len(facts.specs),
+                masked,
+                has_state,
+            )
         )
     notes = () if layers else ("the model has no recurrent layers; it is converted as it is",)
     return ExportPlan(requested, tuple(plans), inputs, outputs, notes)

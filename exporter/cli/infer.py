@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Annotated, Optional
 
+import numpy as np
 import typer
 
-from rnnx.exporter.cli._common import fail, handles_errors, stdin_is_piped, stdout
+from rnnx.exporter.cli._common import fail, handles_errors, stderr, stdin_is_piped, stdout
 from rnnx.exporter.errors import InputFileError
 
 
@@ -45,6 +47,49 @@ def read_texts(path: Path | None, texts: list[str]) -> list[str]:
     return collected
 
 
+def stream_texts(path: Path | None, texts: list[str]) -> Iterator[str]:
+    """Texts for ``--stream``: the ``--text`` values, else the file's or stdin's lines as they arrive."""
+    if texts:
+        yield from texts
+        return
+    if path is not None and str(path) != "-":
+        try:
+            handle = path.open(encoding="utf-8")
+        except OSError as err:
+            raise InputFileError(f"cannot read {path}: {err.strerror}") from None
+        with handle:
+            yield from (line.rstrip("\n") for line in handle if line.strip())
+        return
+    yield from (line.rstrip("\n") for line in sys.stdin if line.strip())
+
+
+def run_stream(predictor, texts: Iterable[str], json_output: bool, timing: bool) -> None:
+    """Feed each text word by word through the step signature and print the running prediction."""
+    stream = predictor.stream()
+    task = predictor.metadata.task
+    output = task.get("output") or stream.output_names[0]
+    labels, threshold = task.get("labels"), task.get("threshold")
+    sequences = 0
+    for number, text in enumerate(texts, start=1):
+        stream.reset()
+        sequences += 1
+        for step, (word, outputs) in enumerate(stream.push_text(text), start=1):
+            value = float(np.asarray(outputs[output]).reshape(-1)[0])
+            label = labels[int(value >= threshold)] if labels else None
+            if json_output:
+                row = {"sequence": number, "step": step, "word": word, output: value, "label": label}
+                print(json.dumps(row), flush=True)
+            else:
+                print(f"{number:>3} {step:>4}  {word:<16} {value:.4f}  {label or ''}", flush=True)
+    if not sequences:
+        raise fail("nothing to stream; give --text, --input FILE, or pipe texts on stdin")
+    if timing:
+        stderr.print(
+            f"stream: {stream.total_steps} steps, {stream.microseconds_per_step:.1f} µs per step "
+            f"(interpreter and tensor I/O, {predictor.runtime.describe()}, {predictor.num_threads} thread(s))"
+        )
+
+
 @handles_errors
 def infer_command(
     model: Annotated[Path, typer.Argument(help="An rnnx-exported .tflite file.")],
@@ -57,10 +102,23 @@ def infer_command(
     ] = None,
     threads: Annotated[int, typer.Option(min=1, help="Interpreter threads.")] = 1,
     json_output: Annotated[bool, typer.Option("--json", help="Print the predictions as JSON.")] = False,
+    stream: Annotated[
+        bool,
+        typer.Option(
+            "--stream",
+            help="Run the step signature word by word and print the running prediction; each text (or stdin "
+            "line, read as it arrives) is one sequence.",
+        ),
+    ] = False,
+    timing: Annotated[bool, typer.Option("--timing", help="With --stream: report the cost per step.")] = False,
 ) -> None:
     """Classify texts with the device predictor (numpy + LiteRT, no TensorFlow)."""
     from rnnx.exporter.runtime.predictor import Predictor
 
+    if stream:
+        predictor = Predictor(model, num_threads=threads)
+        run_stream(predictor, stream_texts(input_file, text or []), json_output, timing)
+        return
     texts = read_texts(input_file, text or [])
     if not texts:
         raise fail("nothing to classify; give --text, --input FILE, or pipe texts on stdin")

@@ -18,6 +18,8 @@ Schema version 1 (all keys present; values may be ``null`` where noted)::
       "lowering": {"requested": str, "layers": [{"name", "layer_class", "cell", "lowering",
                                                  "reason", "directions"}]},
       "op_census": {"OP_NAME": count, ...},
+      "step": {"signature": "step", "states": [{"layer", "kind": "hidden" | "cell", "input", "output",
+               "shape"}]} | {"signature": null, "reason": str},
       "provenance": {"rnnx": str, "tensorflow": str, "keras": str, "source": str,
                      "source_sha256": str, "created_utc": str}
     }
@@ -32,6 +34,8 @@ from typing import Any
 from rnnx.exporter.errors import InputFileError
 
 METADATA_NAME = "rnnx"
+SERVING_SIGNATURE = "serving_default"
+STEP_SIGNATURE = "step"
 METADATA_FORMAT = "rnnx.metadata"
 METADATA_VERSION = 1
 
@@ -47,6 +51,7 @@ class ModelMetadata:
     lowering: dict[str, Any]
     op_census: dict[str, int]
     provenance: dict[str, Any]
+    step: dict[str, Any] | None = None
     version: int = METADATA_VERSION
     format: str = field(default=METADATA_FORMAT)
 
@@ -72,8 +77,9 @@ class ModelMetadata:
                 f"{source}: rnnx metadata version {raw.get('version')!r} is not supported by this rnnx "
                 f"(reads version {METADATA_VERSION}); upgrade rnnx or re-export the model"
             )
+        optional = {"step"}
         try:
-            return cls(**{k: raw[k] for k in cls.__dataclass_fields__})
+            return cls(**{k: raw[k] if k not in optional else raw.get(k) for k in cls.__dataclass_fields__})
         except KeyError as missing:
             raise InputFileError(f"{source}: rnnx metadata lacks the field {missing}; re-export the model") from None
 

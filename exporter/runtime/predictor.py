@@ -19,11 +19,11 @@ import numpy as np
 
 from rnnx.exporter.errors import InputFileError, InvalidInputError
 from rnnx.exporter.runtime.interpreter import Runtime, find_runtime, make_interpreter
-from rnnx.exporter.runtime.metadata import METADATA_NAME, ModelMetadata
+from rnnx.exporter.runtime.metadata import METADATA_NAME, SERVING_SIGNATURE, ModelMetadata
 from rnnx.exporter.runtime.model_file import has_variable_tensors, read_metadata
+from rnnx.exporter.runtime.streaming import Stream
 from rnnx.models.text.tokenizer import WordTokenizer, split_words
 
-SERVING_SIGNATURE = "serving_default"
 DYNAMIC_BATCH_CHUNK = 256  # rows per invocation for a model exported with a dynamic batch size
 
 
@@ -220,6 +220,14 @@ class Predictor:
                     f"input {i + 1} has no words, only punctuation or symbols ({text[:40]!r}); give at least one word"
                 )
         return self.tokenizer.encode(texts)
+
+    def stream(self) -> Stream:
+        """A :class:`~rnnx.exporter.runtime.streaming.Stream` over the ``step`` signature, from the zero state.
+
+        Raises:
+            InputFileError: if the model has no ``step`` signature.
+        """
+        return Stream(self._interpreter, self.metadata, self.tokenizer, self.source)
 
     def classify(self, texts: Sequence[str]) -> list[Classification]:
         """Classify texts with a binary-classification model.
