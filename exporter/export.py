@@ -33,6 +33,8 @@ from rnnx.exporter.planning import ExportPlan, plan_export
 from rnnx.exporter.runtime.interpreter import signature_outputs
 from rnnx.exporter.runtime.metadata import METADATA_NAME, SERVING_SIGNATURE, ModelMetadata
 from rnnx.exporter.runtime.model_file import op_census, with_metadata
+from rnnx.models.text import load_tokenizer as load_tokenizer_file
+from rnnx.models.text.chars import CharTokenizer
 from rnnx.models.text.tokenizer import WordTokenizer
 
 TOKENIZER_FILE = "tokenizer.json"
@@ -98,7 +100,7 @@ def _sidecar(explicit: Path | None, model_path: Path, name: str) -> Path | None:
     return candidate if candidate.is_file() else None
 
 
-def load_tokenizer(explicit: Path | None, model_path: Path) -> WordTokenizer | None:
+def load_tokenizer(explicit: Path | None, model_path: Path) -> WordTokenizer | CharTokenizer | None:
     """The tokenizer to embed (explicit, else ``tokenizer.json`` beside the model, else none).
 
     Raises:
@@ -108,7 +110,7 @@ def load_tokenizer(explicit: Path | None, model_path: Path) -> WordTokenizer | N
     if path is None:
         return None
     try:
-        return WordTokenizer.load(path)
+        return load_tokenizer_file(path)
     except (OSError, ValueError) as err:
         raise InputFileError(f"{path}: not a usable rnnx tokenizer ({err})") from None
 

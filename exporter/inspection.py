@@ -32,7 +32,8 @@ def inspect_model(path: str | Path) -> dict:
         rnnx = asdict(ModelMetadata.from_bytes(entries[METADATA_NAME], str(path)))
         if rnnx.get("tokenizer"):
             tokenizer = dict(rnnx["tokenizer"])
-            tokenizer["vocabulary_size"] = len(tokenizer.pop("vocabulary"))
+            entries = tokenizer.pop("vocabulary", None) or tokenizer.pop("chars", None) or []
+            tokenizer["vocabulary_size"] = len(entries)
             rnnx["tokenizer"] = tokenizer
     return {
         "path": str(path),

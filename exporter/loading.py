@@ -55,6 +55,8 @@ def load_keras_model(path: str | Path):
     path = check_model_path(path)
     import keras
 
+    import rnnx.models.scratch.cells  # noqa: F401  (registers rnnx's own serializable layers and cells)
+
     try:
         return keras.models.load_model(path, compile=False)
     except Exception as err:  # Keras raises many types for unreadable files and unknown layers

@@ -183,16 +183,20 @@ def _layer_class(layer) -> str:
     import keras
 
     if isinstance(layer, keras.layers.Bidirectional):
-        return f"Bidirectional({type(layer.forward_layer).__name__})"
+        return f"Bidirectional({_layer_class(layer.forward_layer)})"
+    if type(layer) is keras.layers.RNN:
+        return f"RNN({type(layer.cell).__name__})"
     return type(layer).__name__
 
 
 # Preference of ``auto`` per cell, fastest first (measured: benchmarks/lowering_latency.py).
 AUTO_ORDER = {
-    "lstm": (Lowering.FUSED, Lowering.UNROLLED, Lowering.LOOP),
+    "lstm": (Lowering.FUSED, Lowering.LOOP, Lowering.UNROLLED),
     "rnn": (Lowering.FUSED, Lowering.UNROLLED, Lowering.LOOP),
     "gru": (Lowering.UNROLLED, Lowering.LOOP),
+    "custom": (Lowering.UNROLLED, Lowering.LOOP),
 }
+CELL_NAMES = {"lstm": "LSTM", "gru": "GRU", "rnn": "SimpleRNN", "custom": "a hand-written cell"}
 # ``auto`` unrolls only up to this many time steps: beyond it the file and the conversion time
 # grow linearly (seed GRU model at 581 steps: 4.2 MB and about 3 minutes) for little gain.
 AUTO_UNROLL_MAX_STEPS = 256
@@ -259,7 +263,7 @@ def choose_lowering(requested: Lowering, facts: LayerFacts, where: str, source: 
         if reason is None and candidate is Lowering.UNROLLED and facts.steps > AUTO_UNROLL_MAX_STEPS:
             reason = f"{facts.steps} time steps is more than auto unrolls ({AUTO_UNROLL_MAX_STEPS})"
         if reason is None:
-            why = f"auto: fastest exact form for {cell.upper() if cell != 'rnn' else 'SimpleRNN'}"
+            why = f"auto: fastest exact form for {CELL_NAMES[cell]}"
             return candidate, why + ("" if not skipped else f" ({'; '.join(skipped)})")
         skipped.append(f"not {candidate.value}: {reason}")
     raise AssertionError("loop lowers every layer")  # pragma: no cover

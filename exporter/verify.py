@@ -35,15 +35,17 @@ class CheckResult:
     """One comparison of the two models on one set of inputs.
 
     Attributes:
-        name: ``"real reviews"`` or ``"random tokens"`` / ``"random features"``.
+        name: ``"real reviews"``, ``"held-out text"``, ``"random tokens"``, ``"random features"``
+            or ``"step vs sequence"``.
         samples: number of input rows.
-        max_abs_error: largest ``|keras - tflite|`` over all outputs and rows.
-        mean_abs_error: mean of ``|keras - tflite|``.
+        max_abs_error: largest absolute difference over all outputs and rows.
+        mean_abs_error: mean absolute difference.
         worst_row: the row with the largest error.
-        decision_agreement: share of rows on the same side of the threshold (``None`` if the
-            task has no decision).
-        reference_accuracy, converted_accuracy: accuracy of each model against the labels
-            (``None`` without labels).
+        decision_agreement: share of decisions that agree: the same side of the threshold for a
+            binary classifier, the same most likely token (top-1) for a language model
+            (``None`` when the task has no decision).
+        metric: the task metric compared (``"accuracy"`` or ``"perplexity"``), or ``None``.
+        reference_metric, converted_metric: that metric for each side (``None`` without labels).
         atol: the tolerance applied.
         passed: ``max_abs_error <= atol`` and, when there are decisions, all agree.
     """
@@ -54,8 +56,9 @@ class CheckResult:
     mean_abs_error: float
     worst_row: int
     decision_agreement: float | None
-    reference_accuracy: float | None
-    converted_accuracy: float | None
+    metric: str | None
+    reference_metric: float | None
+    converted_metric: float | None
     atol: float
     passed: bool
 
@@ -111,6 +114,15 @@ def _environment(runtime: str) -> dict:
     }
 
 
+def _perplexity(logits: np.ndarray, targets: np.ndarray) -> float:
+    """``exp`` of the mean cross-entropy of ``logits [n, T, V]`` for ``targets [n, T]``."""
+    logits = logits.astype(np.float64)
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    picked = np.take_along_axis(log_probs, targets[..., None].astype(np.int64), axis=-1)
+    return float(np.exp(-picked.mean()))
+
+
 def compare(
     name: str,
     reference: list[np.ndarray],
@@ -118,6 +130,8 @@ def compare(
     atol: float,
     labels: np.ndarray | None = None,
     threshold: float | None = None,
+    top1: bool = False,
+    targets: np.ndarray | None = None,
 ) -> CheckResult:
     """Compare the outputs of the two models on the same rows.
 
@@ -126,7 +140,9 @@ def compare(
         reference, converted: the outputs in the same order, each ``[n, ...]``.
         atol: maximum absolute error allowed.
         labels: ``int [n]`` true labels, for accuracies (binary tasks).
-        threshold: decision threshold on the first output (binary tasks); ``None`` for no decision.
+        threshold: decision threshold on the first output (binary tasks).
+        top1: compare the most likely class of the first output's last axis (language models).
+        targets: ``int [n, T]`` next tokens, for the perplexity of each side (language models).
 
     Raises:
         InvalidInputError: when the two sides' outputs differ in number or shape.
@@ -146,19 +162,53 @@ def compare(
         per_row = np.maximum(per_row, error.max(axis=1))
         total += float(error.sum())
         count += error.size
-    agreement = ref_acc = conv_acc = None
+    agreement = metric = ref_metric = conv_metric = None
+    first_ref, first_conv = np.asarray(reference[0]), np.asarray(converted[0])
     if threshold is not None:
-        ref_decision = np.asarray(reference[0]).reshape(rows, -1)[:, 0] >= threshold
-        conv_decision = np.asarray(converted[0]).reshape(rows, -1)[:, 0] >= threshold
+        ref_decision = first_ref.reshape(rows, -1)[:, 0] >= threshold
+        conv_decision = first_conv.reshape(rows, -1)[:, 0] >= threshold
         agreement = float(np.mean(ref_decision == conv_decision))
         if labels is not None:
-            ref_acc = float(np.mean(ref_decision == labels.astype(bool)))
-            conv_acc = float(np.mean(conv_decision == labels.astype(bool)))
+            metric = "accuracy"
+            ref_metric = float(np.mean(ref_decision == labels.astype(bool)))
+            conv_metric = float(np.mean(conv_decision == labels.astype(bool)))
+    elif top1:
+        agreement = float(np.mean(first_ref.argmax(axis=-1) == first_conv.argmax(axis=-1)))
+        if targets is not None:
+            metric = "perplexity"
+            ref_metric, conv_metric = _perplexity(first_ref, targets), _perplexity(first_conv, targets)
     max_error = float(per_row.max())
     passed = max_error <= atol and (agreement is None or agreement == 1.0)
     return CheckResult(
-        name, rows, max_error, total / max(count, 1), int(per_row.argmax()), agreement, ref_acc, conv_acc, atol, passed
+        name,
+        rows,
+        max_error,
+        total / max(count, 1),
+        int(per_row.argmax()),
+        agreement,
+        metric,
+        ref_metric,
+        conv_metric,
+        atol,
+        passed,
     )
+
+
+def step_versus_sequence(predictor, inputs: np.ndarray, sequence_outputs: np.ndarray, output: str, atol: float):
+    """Run the ``step`` signature over each row from the zero state and compare with the whole sequence.
+
+    For an output with a time axis (``[n, T, …]``) every step's output is compared with that
+    time step of the sequence; otherwise the last step's output with the sequence's output.
+    Padding is fed too: a masked model holds its state through it, an unmasked one reads it, as
+    the whole-sequence signature does.
+    """
+    stream = predictor.stream()
+    stepped = []
+    for row in inputs:
+        stream.reset()
+        outputs = [stream.push_token(int(token))[output] for token in row]
+        stepped.append(np.concatenate(outputs, axis=1)[0] if sequence_outputs.ndim == 3 else outputs[-1][0])
+    return compare("step vs sequence", [np.asarray(sequence_outputs)], [np.stack(stepped)], atol)
 
 
 def random_token_ids(
@@ -188,6 +238,22 @@ def _embedding_size(model) -> int | None:
     return None
 
 
+def heldout_windows(text: str, tokenizer, length: int, rows: int, seed: int, fraction: float = 0.1):
+    """``(inputs, targets)``: ``rows`` windows of ``length`` characters from the last ``fraction`` of ``text``.
+
+    The windows start at random places (seeded) in the held-out part that ``rnnx train charlm``
+    never trains on; targets are the inputs shifted by one character.
+    """
+    ids = tokenizer.encode(text)
+    heldout = ids[int(len(ids) * (1.0 - fraction)) :]
+    if len(heldout) <= length + 1:
+        raise InvalidInputError(f"the held-out text has {len(heldout)} characters, too few for windows of {length}")
+    starts = np.random.default_rng(seed).integers(0, len(heldout) - length - 1, size=rows)
+    inputs = np.stack([heldout[s : s + length] for s in starts]).astype(np.int32)
+    targets = np.stack([heldout[s + 1 : s + length + 1] for s in starts]).astype(np.int32)
+    return inputs, targets
+
+
 def verify_model(
     keras_path: str | Path,
     tflite_path: str | Path,
@@ -197,19 +263,26 @@ def verify_model(
     atol: float | None = None,
     seed: int = 0,
     runtime: str | None = None,
+    step_samples: int = 8,
 ) -> VerifyReport:
     """Run the Keras model and the converted model on real and random inputs and compare them.
+
+    Checks: real data (held-out IMDB test reviews for a sentiment model, held-out windows of
+    the corpus for a character language model), random inputs, and ``step vs sequence`` (the
+    ``step`` signature run over each row from the zero state against the whole-sequence output).
 
     Args:
         keras_path: the source ``.keras``/``.h5`` model.
         tflite_path: the rnnx-exported ``.tflite`` file.
-        data: IMDB location (see :func:`rnnx.models.data.imdb.find_imdb`); real reviews are used
-            when the model carries a tokenizer. ``None`` searches the usual places.
-        samples: real reviews to compare (0 skips the check).
+        data: where the real data is: the IMDB location (see
+            :func:`rnnx.models.data.imdb.find_imdb`) or the language model's corpus (file or
+            folder, see :func:`rnnx.models.data.corpus.find_corpus`); ``None`` searches.
+        samples: real rows to compare (0 skips the check).
         random_samples: random input rows (0 skips the check).
         atol: tolerance override; default from the tolerance table for the file's lowerings.
-        seed: seeds the choice of reviews and the random inputs.
+        seed: seeds the choice of real rows and the random inputs.
         runtime: interpreter package (default: the first installed).
+        step_samples: rows run through the ``step`` signature (0 skips the check).
 
     Returns:
         A :class:`VerifyReport` (it does not raise on a mismatch: ``report.passed`` says).
@@ -220,7 +293,8 @@ def verify_model(
     """
     from rnnx.exporter.loading import load_keras_model
     from rnnx.exporter.runtime.predictor import Predictor
-    from rnnx.models.data.imdb import find_imdb, load_imdb
+    from rnnx.models.text.chars import CharTokenizer
+    from rnnx.models.text.tokenizer import WordTokenizer
 
     predictor = Predictor(tflite_path, runtime=runtime)
     model = load_keras_model(keras_path)
@@ -229,11 +303,13 @@ def verify_model(
     table = tolerance_for(lowerings)
     tolerance = table if atol is None else Tolerance(atol, "given with --atol")
     output_names = [o["name"] for o in meta.outputs]
-    binary = meta.task.get("kind") == "binary_classification"
-    threshold = float(meta.task["threshold"]) if binary else None
+    kind = meta.task.get("kind")
+    threshold = float(meta.task["threshold"]) if kind == "binary_classification" else None
+    language_model = kind == "language_model"
     rng = np.random.default_rng(seed)
     input_name = predictor.input_names[0]
-    length = predictor.sequence_length or (predictor.tokenizer.max_tokens if predictor.tokenizer else DYNAMIC_LENGTH)
+    tokenizer = predictor.tokenizer
+    length = predictor.sequence_length or (tokenizer.max_tokens if tokenizer else DYNAMIC_LENGTH)
 
     def run_both(batch: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
         reference = model.predict(batch, batch_size=256, verbose=0)
@@ -241,25 +317,48 @@ def verify_model(
         converted = predictor.predict_batches({input_name: batch})
         return [np.asarray(r) for r in reference], [converted[name] for name in output_names]
 
-    checks = []
-    if samples > 0 and predictor.tokenizer is not None:
+    checks, step_rows = [], None
+    if samples > 0 and isinstance(tokenizer, WordTokenizer) and threshold is not None:
+        from rnnx.models.data.imdb import find_imdb, load_imdb
+
         reviews = load_imdb(find_imdb(data), "test").shuffled(seed).head(samples)
         ids = predictor.encode(reviews.texts)
         reference, converted = run_both(ids)
         checks.append(compare("real reviews", reference, converted, tolerance.atol, reviews.labels, threshold))
+        step_rows = ids
+    elif samples > 0 and isinstance(tokenizer, CharTokenizer) and language_model:
+        from rnnx.models.data.corpus import find_corpus, read_text
+
+        inputs, targets = heldout_windows(read_text(find_corpus(data, "timemachine")), tokenizer, length, samples, seed)
+        reference, converted = run_both(inputs)
+        checks.append(compare("held-out text", reference, converted, tolerance.atol, top1=True, targets=targets))
+        step_rows = inputs
     if random_samples > 0:
         spec = meta.input_spec()
         if spec.get("kind") == "token_ids":
-            vocabulary = predictor.tokenizer.num_words if predictor.tokenizer else (_embedding_size(model) or 2)
-            padding = predictor.tokenizer.padding if predictor.tokenizer else "pre"
-            batch = random_token_ids(rng, random_samples, length, vocabulary, padding)
+            if isinstance(tokenizer, WordTokenizer):
+                vocabulary, padding = tokenizer.num_words, tokenizer.padding
+            else:
+                vocabulary = tokenizer.vocab_size if tokenizer else (_embedding_size(model) or 2)
+                padding = "none"
+            if padding == "none":
+                batch = rng.integers(1, max(vocabulary, 2), size=(random_samples, length)).astype(np.int32)
+            else:
+                batch = random_token_ids(rng, random_samples, length, vocabulary, padding)
             name = "random tokens"
         else:
             shape = [random_samples, length, *spec["shape"][2:]]
             batch = rng.standard_normal(shape).astype(np.float32)
             name = "random features"
         reference, converted = run_both(batch)
-        checks.append(compare(name, reference, converted, tolerance.atol, None, threshold))
+        checks.append(compare(name, reference, converted, tolerance.atol, None, threshold, top1=language_model))
+        step_rows = batch if step_rows is None else step_rows
+    if step_samples > 0 and step_rows is not None and (meta.step or {}).get("signature"):
+        rows = step_rows[:step_samples]
+        output = meta.task.get("output") or output_names[0]
+        sequence = predictor.predict_batches({input_name: rows})[output]
+        if meta.input_spec().get("kind") == "token_ids":
+            checks.append(step_versus_sequence(predictor, rows, sequence, output, tolerance.atol))
     if not checks:
         raise InvalidInputError("nothing to verify: give --samples or --random above 0")
     source = "--atol" if atol is not None else f"table ({', '.join(sorted(set(lowerings))) or 'none'}, float32)"

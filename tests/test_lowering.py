@@ -60,20 +60,51 @@ def test_cell_variants_equal_keras(layer):
         assert error <= 1e-6, f"{layer.name}/{lowering.value}: {error:.3e}"
 
 
-def test_stateful_and_custom_cells_are_refused_by_name():
-    class Doubler(keras.layers.Layer):
-        state_size = 2
-
-        def call(self, inputs, states):
-            return inputs * 2, states
-
+def test_stateful_layers_are_refused_by_name():
     inputs = keras.Input((T, 2), batch_size=1)
     stateful = keras.Model(inputs, keras.layers.GRU(2, stateful=True, name="remembers")(inputs))
     with pytest.raises(UnsupportedModelError, match=r"`remembers` .*stateful=True"):
         plan_export(stateful)
-    custom = keras.Model(inputs, keras.layers.RNN(Doubler(), name="doubling")(inputs))
-    with pytest.raises(UnsupportedModelError, match=r"`doubling` .*cell Doubler"):
-        plan_export(custom)
+
+
+@keras.saving.register_keras_serializable(package="rnnx_tests")
+class LeakyCell(keras.layers.Layer):
+    """A hand-written cell rnnx knows nothing about: h = 0.5 h + tanh(x W) (two states, one unused)."""
+
+    state_size = [3, 2]
+    output_size = 3
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(shape=(input_shape[-1], 3), initializer="glorot_uniform", name="kernel")
+
+    def call(self, inputs, states):
+        h, counter = states
+        h = 0.5 * h + keras.ops.tanh(keras.ops.matmul(inputs, self.kernel))
+        return h, [h, counter + 1.0]
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_hand_written_cells_run_as_they_are(masked):
+    keras.utils.set_random_seed(9)
+    inputs = keras.Input((T, F))
+    x = keras.layers.Masking(0.0)(inputs) if masked else inputs
+    x = keras.layers.RNN(LeakyCell(), return_sequences=True, name="leaky")(x)
+    model = keras.Model(inputs, keras.layers.RNN(LeakyCell(), name="last")(x))
+    plan = plan_export(model, Lowering.AUTO)
+    assert [(layer.layer_class, layer.cell, layer.lowering.value) for layer in plan.layers] == [
+        ("RNN(LeakyCell)", "custom", "unrolled"),
+        ("RNN(LeakyCell)", "custom", "unrolled"),
+    ]
+    with pytest.raises(
+        UnsupportedModelError,
+        match=r"`leaky` \(RNN\(LeakyCell\)\) cannot be lowered as fused: its cell LeakyCell is hand-written",
+    ):
+        plan_export(model, Lowering.FUSED)
+    x = features(2)
+    x[1, 5:] = 0.0
+    for lowering in CONCRETE:
+        got = lower_model(model, {"leaky": lowering, "last": lowering})(x)
+        assert float(np.abs(np.asarray(model(x)) - np.asarray(got)).max()) <= 1e-6
 
 
 def test_unrolled_needs_a_fixed_length():
@@ -107,8 +138,8 @@ def test_overrides_must_name_recurrent_layers():
     "cell, masked, return_state, expected",
     [
         ("lstm", False, False, ["fused", "fused", "fused"]),
-        ("lstm", False, True, ["fused", "fused", "unrolled"]),  # the fused LSTM has no final cell state
-        ("lstm", True, False, ["unrolled", "unrolled", "unrolled"]),  # the fused ops ignore masks
+        ("lstm", False, True, ["fused", "fused", "loop"]),  # the fused LSTM has no final cell state
+        ("lstm", True, False, ["loop", "loop", "loop"]),  # the fused ops ignore masks
         ("rnn", False, True, ["fused", "fused", "fused"]),  # final h is the last output
         ("rnn", True, True, ["unrolled", "unrolled", "unrolled"]),
         ("gru", False, True, ["unrolled", "unrolled", "unrolled"]),  # no fused GRU op
@@ -160,5 +191,5 @@ def test_dynamic_batch_rules_out_fused():
     with pytest.raises(UnsupportedModelError, match="fused ops need a fixed batch size"):
         plan_export(model, Lowering.FUSED, batch_size=None)
     plan = plan_export(model, Lowering.AUTO, batch_size=None)
-    assert {layer.lowering for layer in plan.layers} == {Lowering.UNROLLED}
+    assert {layer.lowering for layer in plan.layers} == {Lowering.LOOP}
     assert plan.inputs[0].shape == (None, T, F)

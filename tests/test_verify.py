@@ -13,10 +13,11 @@ def test_exports_pass_on_real_and_random_inputs(tiny_run, tiny_exports, shared_d
         tiny_run / "model.keras", tiny_exports[lowering], data=shared_data, samples=120, random_samples=40
     )
     assert report.passed
-    real, random = report.checks
+    real, random, step = report.checks
     assert (real.name, real.samples, random.name, random.samples) == ("real reviews", 120, "random tokens", 40)
+    assert (step.name, step.samples) == ("step vs sequence", 8) and step.max_abs_error <= 1e-5
     assert real.max_abs_error <= 1e-5 and real.decision_agreement == 1.0
-    assert real.reference_accuracy == real.converted_accuracy
+    assert real.metric == "accuracy" and real.reference_metric == real.converted_metric
     assert 0.0 <= real.mean_abs_error <= real.max_abs_error
     assert report.tolerance.atol == 1e-5
     data = json.loads(json.dumps(report.to_dict()))
@@ -41,8 +42,10 @@ def test_a_perturbed_model_fails(tiny_run, tmp_path, shared_data):
         tiny_run / "model.keras", tmp_path / "perturbed.tflite", data=shared_data, samples=60, random_samples=20
     )
     assert not report.passed
-    assert all(check.max_abs_error > 1e-4 for check in report.checks)
-    assert all(not check.passed for check in report.checks)
+    real, random, step = report.checks
+    assert real.max_abs_error > 1e-4 and random.max_abs_error > 1e-4
+    assert not real.passed and not random.passed
+    assert step.passed  # the file agrees with itself: step and whole sequence are both the perturbed model
 
 
 def test_compare_known_answers():
@@ -53,7 +56,9 @@ def test_compare_known_answers():
     assert check.mean_abs_error == pytest.approx(0.2 / 3)
     assert check.worst_row == 1
     assert check.decision_agreement == pytest.approx(2 / 3)
-    assert check.reference_accuracy == 1.0 and check.converted_accuracy == pytest.approx(2 / 3)
+    assert (
+        check.metric == "accuracy" and check.reference_metric == 1.0 and check.converted_metric == pytest.approx(2 / 3)
+    )
     assert not check.passed
     same = compare("same", reference, reference, atol=0.0, threshold=0.5)
     assert same.passed and same.max_abs_error == 0.0

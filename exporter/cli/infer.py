@@ -111,9 +111,30 @@ def infer_command(
         ),
     ] = False,
     timing: Annotated[bool, typer.Option("--timing", help="With --stream: report the cost per step.")] = False,
+    generate: Annotated[
+        Optional[str], typer.Option(help="Language models: continue this prefix, one character per step.")
+    ] = None,
+    length: Annotated[int, typer.Option(min=0, help="With --generate: characters to generate.")] = 200,
+    temperature: Annotated[
+        float, typer.Option(min=0.0, help="With --generate: sampling temperature (0 = most likely character).")
+    ] = 1.0,
+    seed: Annotated[int, typer.Option(help="With --generate: seed of the sampler (same seed, same text).")] = 0,
 ) -> None:
-    """Classify texts with the device predictor (numpy + LiteRT, no TensorFlow)."""
+    """Classify texts, stream them, or generate text with the device predictor (numpy + LiteRT, no TensorFlow)."""
     from rnnx.exporter.runtime.predictor import Predictor
+
+    if generate is not None:
+        predictor = Predictor(model, num_threads=threads)
+        text = predictor.generate(generate, length, temperature, seed)
+        if json_output:
+            print(
+                json.dumps(
+                    {"model": str(model), "prefix": generate, "temperature": temperature, "seed": seed, "text": text}
+                )
+            )
+        else:
+            print(text)
+        return
 
     if stream:
         predictor = Predictor(model, num_threads=threads)

@@ -52,10 +52,18 @@ def inspect_command(
     )
     tok = meta["tokenizer"]
     if tok:
-        stdout.print(
-            f"tokenizer: {tok['type']} v{tok['version']}, {tok['vocabulary_size']} words, num_words {tok['num_words']}, "
-            f"max_tokens {tok['max_tokens']}, padding {tok['padding']}, truncating {tok['truncating']}"
+        details = ", ".join(
+            f"{key} {tok[key]}"
+            for key in ("num_words", "max_tokens", "padding", "truncating", "normalize")
+            if key in tok
         )
+        stdout.print(f"tokenizer: {tok['type']} v{tok['version']}, {tok['vocabulary_size']} entries, {details}")
+    step = meta.get("step") or {}
+    if step.get("signature"):
+        states = ", ".join(f"{s['input']} {s['shape']}" for s in step["states"])
+        stdout.print(f"step signature: states {states}")
+    else:
+        stdout.print(f"step signature: none ({step.get('reason', 'not recorded')})")
     layers = (
         ", ".join(
             f"{layer['name']} ({layer['layer_class']}): {layer['lowering']}" for layer in meta["lowering"]["layers"]

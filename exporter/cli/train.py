@@ -105,3 +105,81 @@ def sentiment(
     stderr.print(
         f"wrote {result.output_dir}/: model.keras, tokenizer.json, task.json, metrics.json, training_curve.png"
     )
+
+
+class Impl(str, Enum):
+    scratch = "scratch"
+    keras = "keras"
+
+
+class Corpus(str, Enum):
+    timemachine = "timemachine"
+    tinyshakespeare = "tinyshakespeare"
+
+
+class Partitioning(str, Enum):
+    sequential = "sequential"
+    random = "random"
+
+
+@app.command("charlm")
+@handles_errors
+def charlm(
+    data: Annotated[
+        Optional[str],
+        typer.Option(help="The corpus text file, or a folder holding it. Default: ./data, then ../shared/data."),
+    ] = None,
+    corpus: Annotated[Corpus, typer.Option(help="Which corpus file to look for in a folder.")] = Corpus.timemachine,
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output", "-o", help="Folder for model.keras, tokenizer.json, metrics.json, training_curve.png."
+        ),
+    ] = Path("runs/charlm"),
+    cell: Annotated[Cell, typer.Option(help="Recurrent cell.")] = Cell.gru,
+    impl: Annotated[
+        Impl, typer.Option(help="scratch: cells written from their equations (d2l.ai); keras: Keras layers.")
+    ] = Impl.scratch,
+    hiddens: Annotated[int, typer.Option(min=1, help="Hidden units.")] = 256,
+    epochs: Annotated[int, typer.Option(min=1, help="Epochs (the book's budget is 500).")] = 500,
+    batch_size: Annotated[int, typer.Option(min=1, help="Sequences per minibatch.")] = 32,
+    num_steps: Annotated[int, typer.Option(min=1, help="Characters per sequence (truncation length of BPTT).")] = 35,
+    learning_rate: Annotated[float, typer.Option(min=0.0, help="SGD learning rate.")] = 1.0,
+    clip_norm: Annotated[float, typer.Option(min=0.0, help="Global gradient-norm clip.")] = 1.0,
+    partitioning: Annotated[
+        Partitioning, typer.Option(help="Minibatches by sequential (state carried) or random partitioning.")
+    ] = Partitioning.sequential,
+    max_tokens: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Training characters from the start of the corpus (the book: 10,000; 0 = all before the held-out tenth).",
+        ),
+    ] = 10000,
+    seed: Annotated[int, typer.Option(help="Seed for initialisation and partitioning.")] = 0,
+) -> None:
+    """Train a character-level language model on The Time Machine (or Tiny Shakespeare)."""
+    require_training_stack("train")
+    quiet_tensorflow()
+    from rnnx.models.data.corpus import find_corpus
+    from rnnx.models.training.charlm import CharLMTrainConfig, train_charlm
+
+    config = CharLMTrainConfig(
+        cell=cell.value,
+        impl=impl.value,
+        num_hiddens=hiddens,
+        epochs=epochs,
+        batch_size=batch_size,
+        num_steps=num_steps,
+        learning_rate=learning_rate,
+        clip_norm=clip_norm,
+        partitioning=partitioning.value,
+        max_tokens=max_tokens or None,
+        seed=seed,
+    )
+    result = train_charlm(config, find_corpus(data, corpus.value), output, log=stderr.print)
+    final = result.metrics["final"]
+    stderr.print(
+        f"perplexity {final['perplexity']:.2f} (held-out {final['heldout_perplexity']:.2f}); "
+        f"wrote {result.output_dir}/: model.keras, tokenizer.json, task.json, metrics.json, training_curve.png"
+    )

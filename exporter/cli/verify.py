@@ -19,6 +19,12 @@ def _percent(value) -> str:
     return "n/a" if value is None else f"{value:.1%}"
 
 
+def _metric(name: str | None, value: float | None) -> str:
+    if name is None or value is None:
+        return "n/a"
+    return f"acc {value:.1%}" if name == "accuracy" else f"ppl {value:.2f}"
+
+
 def report_table(report) -> Table:
     """The checks as a compact table (fits 80 columns)."""
     table = Table(
@@ -30,7 +36,7 @@ def report_table(report) -> Table:
         title=f"{report.converted} vs {report.reference}",
         title_justify="left",
     )
-    for column in ("check", "rows", "max |err|", "mean |err|", "agree", "acc keras", "acc tflite", "ok"):
+    for column in ("check", "rows", "max err", "mean err", "agree", "keras", "tflite", "ok"):
         table.add_column(column, justify="left" if column in ("check", "ok") else "right", no_wrap=True)
     for check in report.checks:
         table.add_row(
@@ -39,8 +45,8 @@ def report_table(report) -> Table:
             f"{check.max_abs_error:.2e}",
             f"{check.mean_abs_error:.2e}",
             _percent(check.decision_agreement),
-            _percent(check.reference_accuracy),
-            _percent(check.converted_accuracy),
+            _metric(check.metric, check.reference_metric),
+            _metric(check.metric, check.converted_metric),
             Text("pass", style="green") if check.passed else Text("FAIL", style="bold red"),
         )
     return table

@@ -68,7 +68,7 @@ def _entries() -> list[LoweringInfo]:
     from rnnx.exporter.lowering.loop import run_loop
     from rnnx.exporter.lowering.unrolled import run_unrolled
 
-    every_cell = ("rnn", "gru", "lstm")
+    every_cell = ("rnn", "gru", "lstm", "custom")
     return [
         LoweringInfo(
             Lowering.FUSED,

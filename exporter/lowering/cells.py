@@ -77,6 +77,14 @@ class RecurrentSpec:
         """Number of state tensors: 2 for LSTM (hidden, cell), else 1 (hidden)."""
         return 2 if self.kind == "lstm" else 1
 
+    @property
+    def state_sizes(self) -> tuple[int, ...]:
+        return (self.units,) * self.state_count
+
+    @property
+    def output_size(self) -> int:
+        return self.units
+
     def _input_slices(self) -> list[slice]:
         """Column slices of the input projection kept as separate tensors (GRU: gates, candidate)."""
         u = self.units
@@ -103,6 +111,15 @@ class RecurrentSpec:
             part.set_shape([x.shape[0], x.shape[1], kernel.shape[1]])
             parts.append(part)
         return parts
+
+    def project_step(self, x_t) -> list:
+        """``x_t W + b`` for one time step: ``[B, F]`` → parts ``[B, ·]`` (no reshapes, for the step signature)."""
+        import tensorflow as tf
+
+        return [
+            tf.matmul(x_t, tf.constant(self.kernel[:, columns])) + tf.constant(self.input_bias[columns])
+            for columns in self._input_slices()
+        ]
 
     def step(self, parts_t: Sequence, states: Sequence):
         """One time step: the projected input parts (each ``[B, ·]``) and states → ``(output, new_states)``.
@@ -156,26 +173,17 @@ def _activation_name(fn) -> str:
     return str(name)
 
 
-def recurrent_spec(layer) -> RecurrentSpec:
-    """Read a :class:`RecurrentSpec` from a built Keras recurrent layer.
+def _layer_flags(layer) -> dict:
+    return {
+        "return_sequences": bool(layer.return_sequences),
+        "return_state": bool(layer.return_state),
+        "go_backwards": bool(layer.go_backwards),
+        "zero_output_for_mask": bool(getattr(layer, "zero_output_for_mask", False)),
+    }
 
-    Args:
-        layer: a built ``keras.layers.RNN`` subclass whose cell is a ``SimpleRNNCell``,
-            ``GRUCell`` or ``LSTMCell`` (``SimpleRNN``, ``GRU``, ``LSTM`` or ``RNN(cell)``).
 
-    Raises:
-        UnsupportedModelError: for another cell, a stateful layer, an unbuilt layer, or a
-            non-float32 layer; the message names the layer and says what to do.
-    """
-    cell = getattr(layer, "cell", None)
-    cell_class = type(cell).__name__
-    kind = CELL_KINDS.get(cell_class)
+def _check_layer(layer, cell) -> None:
     where = f"layer `{layer.name}` ({type(layer).__name__})"
-    if kind is None:
-        raise UnsupportedModelError(
-            f"{where} uses the cell {cell_class}, which rnnx cannot lower; use SimpleRNN, GRU or "
-            "LSTM (or RNN wrapping SimpleRNNCell, GRUCell or LSTMCell)"
-        )
     if getattr(layer, "stateful", False):
         raise UnsupportedModelError(
             f"{where} has stateful=True, which carries state across batches; rebuild it with "
@@ -188,6 +196,63 @@ def recurrent_spec(layer) -> RecurrentSpec:
             f"{where} computes in {layer.compute_dtype}; export needs float32 layers "
             "(rebuild the model without a mixed-precision policy and copy the weights)"
         )
+
+
+def _from_equivalent(layer, cell) -> RecurrentSpec:
+    """The spec of a hand-written cell that declares the standard cell it computes exactly."""
+    import keras
+
+    eq = cell.rnnx_equivalent()
+    kind = eq["kind"]
+    if kind not in _GATES:
+        raise UnsupportedModelError(f"layer `{layer.name}`: rnnx_equivalent() names an unknown cell {kind!r}")
+    activation = keras.activations.get(eq.get("activation", "tanh"))
+    gate = keras.activations.get(eq.get("recurrent_activation", "sigmoid")) if kind != "rnn" else None
+    return RecurrentSpec(
+        name=layer.name,
+        kind=kind,
+        units=int(np.asarray(eq["recurrent_kernel"]).shape[0]),
+        kernel=np.asarray(eq["kernel"], dtype=np.float32),
+        recurrent_kernel=np.asarray(eq["recurrent_kernel"], dtype=np.float32),
+        input_bias=np.asarray(eq["bias"], dtype=np.float32),
+        recurrent_bias=None,
+        activation=activation,
+        recurrent_activation=gate,
+        activation_name=_activation_name(activation),
+        recurrent_activation_name=_activation_name(gate) if gate is not None else None,
+        reset_after=bool(eq.get("reset_after", False)),
+        **_layer_flags(layer),
+    )
+
+
+def recurrent_spec(layer):
+    """Read the spec of a built Keras recurrent layer.
+
+    Args:
+        layer: a built ``keras.layers.RNN`` (``SimpleRNN``, ``GRU``, ``LSTM``, or ``RNN(cell)``).
+
+    Returns:
+        A :class:`RecurrentSpec` for the standard cells and for hand-written cells that declare
+        the standard cell they compute (``cell.rnnx_equivalent()``); a :class:`CustomCellSpec`
+        for any other cell that follows the Keras RNN-cell protocol.
+
+    Raises:
+        UnsupportedModelError: for a stateful, unbuilt or non-float32 layer, or a cell without
+            ``state_size``; the message names the layer and says what to do.
+    """
+    cell = getattr(layer, "cell", None)
+    _check_layer(layer, cell)
+    cell_class = type(cell).__name__
+    kind = CELL_KINDS.get(cell_class)
+    if kind is None and hasattr(cell, "rnnx_equivalent"):
+        return _from_equivalent(layer, cell)
+    if kind is None:
+        if getattr(cell, "state_size", None) is None:
+            raise UnsupportedModelError(
+                f"layer `{layer.name}` uses the cell {cell_class}, which has no state_size; a cell needs "
+                "state_size and call(inputs, states) -> (output, new_states)"
+            )
+        return CustomCellSpec.of(layer, cell)
     units = int(cell.units)
     gates = _GATES[kind]
     kernel = np.asarray(cell.kernel.numpy(), dtype=np.float32)
@@ -215,8 +280,73 @@ def recurrent_spec(layer) -> RecurrentSpec:
         activation_name=_activation_name(cell.activation),
         recurrent_activation_name=_activation_name(gate_fn) if gate_fn is not None else None,
         reset_after=reset_after,
-        return_sequences=bool(layer.return_sequences),
-        return_state=bool(layer.return_state),
-        go_backwards=bool(layer.go_backwards),
-        zero_output_for_mask=bool(getattr(layer, "zero_output_for_mask", False)),
+        **_layer_flags(layer),
     )
+
+
+@dataclass(frozen=True, eq=False)
+class CustomCellSpec:
+    """A hand-written Keras RNN cell that rnnx runs as it is, one ``cell.call`` per time step.
+
+    Only the ``loop`` and ``unrolled`` lowerings apply (there is no fused op to map it to); its
+    weights become constants like every other weight (see ``conversion.constant_call``).
+
+    Attributes:
+        name: the Keras layer name.
+        cell: the cell object.
+        state_sizes: the width of each state tensor.
+        output_size: the width of the per-step output.
+        cell_class: the cell's class name, for plans and errors.
+        return_sequences, return_state, go_backwards, zero_output_for_mask: as on the layer.
+    """
+
+    name: str
+    cell: object
+    state_sizes: tuple[int, ...]
+    output_size: int
+    cell_class: str
+    return_sequences: bool
+    return_state: bool
+    go_backwards: bool
+    zero_output_for_mask: bool
+    kind: str = "custom"
+    activation_name: str = "custom"
+    recurrent_activation_name: str | None = None
+
+    @classmethod
+    def of(cls, layer, cell) -> CustomCellSpec:
+        sizes = cell.state_size if isinstance(cell.state_size, (list, tuple)) else [cell.state_size]
+        output = getattr(cell, "output_size", None) or sizes[0]
+        return cls(
+            layer.name, cell, tuple(int(s) for s in sizes), int(output), type(cell).__name__, **_layer_flags(layer)
+        )
+
+    @property
+    def state_count(self) -> int:
+        return len(self.state_sizes)
+
+    @property
+    def units(self) -> int:
+        return self.output_size
+
+    def project_inputs(self, x) -> list:
+        """No hoisted projection: the cell sees the raw inputs ``[B, T, F]`` at each step."""
+        return [x]
+
+    def project_step(self, x_t) -> list:
+        return [x_t]
+
+    def step(self, parts_t: Sequence, states: Sequence):
+        """One ``cell.call`` (inference mode): ``(output [B, output_size], new_states)``."""
+        import inspect
+
+        kwargs = {"training": False} if "training" in inspect.signature(self.cell.call).parameters else {}
+        given = list(states) if self.state_count > 1 else states[0]
+        output, new_states = self.cell.call(parts_t[0], [given] if self.state_count == 1 else given, **kwargs)
+        new_states = list(new_states) if isinstance(new_states, (list, tuple)) else [new_states]
+        return output, new_states
+
+    def zero_states(self, batch):
+        import tensorflow as tf
+
+        return [tf.zeros(tf.stack([batch, size]), tf.float32) for size in self.state_sizes]

@@ -43,6 +43,11 @@ def fused_obstacle(spec: RecurrentSpec, masked: bool, has_initial_state: bool) -
     """
     if spec.kind == "gru":
         return "LiteRT has no fused GRU op"
+    if spec.kind == "custom":
+        return (
+            f"its cell {spec.cell_class} is hand-written and does not declare the standard cell it computes "
+            "(rnnx_equivalent())"
+        )
     if masked:
         return "it receives a mask (Masking or Embedding(mask_zero=True)) and the fused op ignores masks"
     if has_initial_state:

@@ -63,12 +63,12 @@ def run_loop(spec: RecurrentSpec, inputs, mask=None, initial_state=None, store: 
             output, states = advance(t, prev_output, states)
             return t + 1, output, states, tf.tensor_scatter_nd_update(buffer, tf.reshape(t, [1, 1]), output[None])
 
-        buffer = tf.zeros(tf.stack([steps, tf.shape(inputs)[0], spec.units]), tf.float32)
+        buffer = tf.zeros(tf.stack([steps, tf.shape(inputs)[0], spec.output_size]), tf.float32)
         _, _, states, stacked = tf.while_loop(running, body_with_buffer, (*start, buffer))
     else:
-        sequences = tf.TensorArray(tf.float32, size=steps, element_shape=tf.TensorShape([batch, spec.units]))
+        sequences = tf.TensorArray(tf.float32, size=steps, element_shape=tf.TensorShape([batch, spec.output_size]))
         _, _, states, sequences = tf.while_loop(running, body_with_sequences, (*start, sequences))
         stacked = sequences.stack()
     output = tf.transpose(stacked, [1, 0, 2])
-    output.set_shape([batch, inputs.shape[1], spec.units])
+    output.set_shape([batch, inputs.shape[1], spec.output_size])
     return output, states

@@ -52,9 +52,10 @@ def prepare(spec: RecurrentSpec, inputs, mask=None, initial_state=None) -> Prepa
         if len(states) != spec.state_count:
             raise ValueError(f"layer {spec.name} expects {spec.state_count} initial states, got {len(states)}")
     static_batch = inputs.shape[0]
-    for s in states:
-        s.set_shape([static_batch, spec.units])
-    zero_output = tf.zeros_like(states[0])
+    for s, size in zip(states, spec.state_sizes):
+        s.set_shape([static_batch, size])
+    zero_output = tf.zeros(tf.stack([batch, spec.output_size]), tf.float32)
+    zero_output.set_shape([static_batch, spec.output_size])
     return Prepared(projected, time_mask, states, zero_output)
 
 

@@ -35,7 +35,7 @@ class StateTensor:
 
     Attributes:
         layer: the Keras layer name.
-        kind: ``"hidden"`` or ``"cell"``.
+        kind: ``"hidden"`` or ``"cell"`` (``"state0"``, ``"state1"`` … for a hand-written cell).
         input: signature input name (``<layer>_<kind>``).
         output: signature output name (``<layer>_<kind>_out``).
         shape: ``[B, U]`` (``None`` for a dynamic batch).
@@ -82,11 +82,13 @@ class SteppedRecurrent(keras.layers.Layer):
     def call(self, sequences, initial_state=None, mask=None, training=None):
         spec = self._spec
         states = self._context.states_in[self.name]
-        parts = [part[:, 0] for part in spec.project_inputs(sequences)]
+        parts = spec.project_step(sequences[:, 0])
         output, new_states = spec.step(parts, states)
         mask_t = None if mask is None else tf.expand_dims(tf.cast(mask[:, 0], tf.bool), -1)
-        # The output of a recurrent layer is its hidden state; a masked step repeats it.
-        output, new_states = masked_update(spec, mask_t, output, new_states, states[0], states)
+        # A masked step repeats the previous output, which for the standard cells is the hidden
+        # state (a hand-written cell whose output is not its first state gets zeros there).
+        previous = states[0] if spec.state_sizes[0] == spec.output_size else tf.zeros_like(output)
+        output, new_states = masked_update(spec, mask_t, output, new_states, previous, states)
         self._context.states_out[self.name] = new_states
         result = output[:, None] if spec.return_sequences else output
         return [result, *new_states] if spec.return_state else result
@@ -122,9 +124,10 @@ def state_tensors(model, plan: ExportPlan) -> list[StateTensor]:
     found = []
     for layer in recurrent_layers(model):
         spec = recurrent_spec(layer)
-        for kind in ("hidden", "cell")[: spec.state_count]:
+        kinds = ("hidden", "cell") if spec.kind != "custom" else [f"state{i}" for i in range(spec.state_count)]
+        for kind, size in zip(kinds, spec.state_sizes):
             name = f"{layer.name}_{kind}"
-            found.append(StateTensor(layer.name, kind, name, f"{name}_out", (batch, spec.units)))
+            found.append(StateTensor(layer.name, kind, name, f"{name}_out", (batch, size)))
     return found
 
 
@@ -173,8 +176,10 @@ def step_function(model, plan: ExportPlan):
             context.states_in.setdefault(state.layer, []).append(tensor)
         outputs = tf.nest.flatten(run(list(model_inputs) if count > 1 else model_inputs[0]))
         named = dict(zip(plan.output_names, outputs))
+        positions: dict[str, int] = {}
         for state in states:
-            index = 0 if state.kind == "hidden" else 1
+            index = positions.get(state.layer, 0)
+            positions[state.layer] = index + 1
             named[state.output] = tf.identity(context.states_out[state.layer][index])
         return named
 

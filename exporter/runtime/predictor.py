@@ -22,6 +22,8 @@ from rnnx.exporter.runtime.interpreter import Runtime, find_runtime, make_interp
 from rnnx.exporter.runtime.metadata import METADATA_NAME, SERVING_SIGNATURE, ModelMetadata
 from rnnx.exporter.runtime.model_file import has_variable_tensors, read_metadata
 from rnnx.exporter.runtime.streaming import Stream
+from rnnx.models.text import tokenizer_from_dict
+from rnnx.models.text.chars import CharTokenizer
 from rnnx.models.text.tokenizer import WordTokenizer, split_words
 
 DYNAMIC_BATCH_CHUNK = 256  # rows per invocation for a model exported with a dynamic batch size
@@ -97,7 +99,7 @@ class Predictor:
         self.tokenizer = None
         if self.metadata.tokenizer is not None:
             try:
-                self.tokenizer = WordTokenizer.from_dict(self.metadata.tokenizer)
+                self.tokenizer = tokenizer_from_dict(self.metadata.tokenizer)
             except ValueError as err:
                 raise InputFileError(f"{self.source}: embedded tokenizer is unusable: {err}") from None
         self.runtime: Runtime = find_runtime(runtime)
@@ -210,8 +212,10 @@ class Predictor:
         Raises:
             InvalidInputError: if the model has no tokenizer or a text is empty.
         """
-        if self.tokenizer is None:
-            raise InvalidInputError(f"{self.source} carries no tokenizer; re-export it with --tokenizer tokenizer.json")
+        if not isinstance(self.tokenizer, WordTokenizer):
+            raise InvalidInputError(
+                f"{self.source} carries no word tokenizer; re-export it with --tokenizer tokenizer.json"
+            )
         for i, text in enumerate(texts):
             if not text.strip():
                 raise InvalidInputError(f"input {i + 1} is an empty text; give at least one word")
@@ -228,6 +232,46 @@ class Predictor:
             InputFileError: if the model has no ``step`` signature.
         """
         return Stream(self._interpreter, self.metadata, self.tokenizer, self.source)
+
+    def generate(self, prefix: str, length: int, temperature: float = 1.0, seed: int | None = 0) -> str:
+        """Continue ``prefix`` by ``length`` characters with a character language model.
+
+        The prefix warms the state up one character at a time (the ``step`` signature), then
+        each next character is drawn from ``softmax(logits / temperature)`` with a numpy
+        generator seeded by ``seed`` (the same seed gives the same text); ``temperature = 0``
+        takes the most likely character (the book's greedy ``predict_ch8``).
+
+        Returns:
+            The prepared prefix followed by the generated characters.
+
+        Raises:
+            InvalidInputError: a model that is not a character language model, an empty prefix,
+                or a negative temperature or length.
+            InputFileError: a model without a ``step`` signature.
+        """
+        if not isinstance(self.tokenizer, CharTokenizer) or self.metadata.task.get("kind") != "language_model":
+            raise InvalidInputError(f"{self.source} is not a character language model; --generate needs one")
+        if temperature < 0 or length < 0:
+            raise InvalidInputError("temperature and length must not be negative")
+        ids = list(self.tokenizer.encode(prefix))
+        if not ids:
+            raise InvalidInputError("the prefix has no characters the model knows; give at least one letter")
+        stream = self.stream()
+        output = self.metadata.task.get("output") or stream.output_names[0]
+        rng = np.random.default_rng(seed)
+        logits = None
+        for token in ids:
+            logits = stream.push_token(token)[output].reshape(-1)
+        for _ in range(length):
+            if temperature == 0:
+                token = int(np.argmax(logits))
+            else:
+                scaled = logits.astype(np.float64) / temperature
+                probabilities = np.exp(scaled - scaled.max())
+                token = int(rng.choice(len(probabilities), p=probabilities / probabilities.sum()))
+            ids.append(token)
+            logits = stream.push_token(token)[output].reshape(-1)
+        return self.tokenizer.decode(ids)
 
     def classify(self, texts: Sequence[str]) -> list[Classification]:
         """Classify texts with a binary-classification model.

@@ -47,6 +47,7 @@ class Stream:
         state_inputs = {name for name, _ in self._states}
         self.input_names = [name for name in details if name not in state_inputs]
         self._shapes = {name: tuple(int(d) for d in detail["shape"]) for name, detail in details.items()}
+        self._sizes = {name: int(np.prod(shape)) for name, shape in self._shapes.items()}
         self._dtypes = {name: detail["dtype"] for name, detail in details.items()}
         self.output_names = [o["name"] for o in metadata.outputs]
         self.tokenizer = tokenizer
@@ -70,6 +71,8 @@ class Stream:
         except (AttributeError, TypeError, ValueError, RuntimeError):
             self._in = self._out = None
             return False
+        self._pairs = [(self._in[state_in], self._out[state_out]) for state_in, state_out in self._states]
+        self._results = [(name, self._out[name]) for name in self.output_names]
         return True
 
     def reset(self) -> None:
@@ -102,7 +105,7 @@ class Stream:
             if name not in inputs:
                 raise InvalidInputError(f"missing step input '{name}'")
             value = np.asarray(inputs[name], dtype=self._dtypes[name])
-            if value.size != int(np.prod(self._shapes[name])):
+            if value.size != self._sizes[name]:
                 raise InvalidInputError(
                     f"step input '{name}' must have shape {list(self._shapes[name])}, got {list(value.shape)}"
                 )
@@ -111,10 +114,7 @@ class Stream:
         if self._fast:
             for name, value in feed.items():
                 self._in[name][...] = value
-            self._invoke()
-            for state_in, state_out in self._states:
-                np.copyto(self._in[state_in], self._out[state_out])
-            result = {name: np.array(self._out[name]) for name in self.output_names}
+            result = self._invoke_in_place()
         else:
             outputs = self._runner(**feed, **self._values)
             for state_in, state_out in self._states:
@@ -125,11 +125,26 @@ class Stream:
         self.total_steps += 1
         return result
 
+    def _invoke_in_place(self) -> dict[str, np.ndarray]:
+        """Invoke the step, carry the new states over to the inputs, copy the outputs out."""
+        self._invoke()
+        for state_in, state_out in self._pairs:
+            np.copyto(state_in, state_out)
+        return {name: view.copy() for name, view in self._results}
+
     def push_token(self, token_id: int) -> dict[str, np.ndarray]:
-        """Feed one token id (models with a single token input)."""
+        """Feed one token id (models with a single token input); the hot path of streaming."""
         if len(self.input_names) != 1:
             raise InvalidInputError(f"the model takes {len(self.input_names)} inputs per step; use push()")
-        return self.push({self.input_names[0]: np.full(self._shapes[self.input_names[0]], token_id)})
+        if not self._fast:
+            return self.push({self.input_names[0]: np.full(self._shapes[self.input_names[0]], token_id)})
+        started = time.perf_counter()
+        self._in[self.input_names[0]][...] = token_id
+        result = self._invoke_in_place()
+        self.seconds += time.perf_counter() - started
+        self.steps += 1
+        self.total_steps += 1
+        return result
 
     def push_text(self, text: str) -> list[tuple[str, dict[str, np.ndarray]]]:
         """Feed the words of ``text`` one by one; ``[(word, outputs after it), …]``.

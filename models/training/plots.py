@@ -40,3 +40,29 @@ def plot_history(
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
+
+
+def plot_perplexity(history: Mapping[str, Sequence[float | None]], path: str | Path, title: str) -> None:
+    """Write a PNG of training perplexity per epoch and the held-out perplexity where measured (log scale)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    figure, axis = plt.subplots(figsize=(6, 4))
+    train = history.get("perplexity") or []
+    axis.plot(range(1, len(train) + 1), train, label="training")
+    held = [(i + 1, v) for i, v in enumerate(history.get("heldout_perplexity") or []) if v is not None]
+    if held:
+        axis.plot(*zip(*held), marker="o", label="held-out")
+    axis.set_yscale("log")
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axis.set_xlabel("epoch")
+    axis.set_ylabel("perplexity")
+    axis.grid(alpha=0.3, which="both")
+    axis.legend()
+    axis.set_title(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
