@@ -27,6 +27,11 @@ TOLERANCES: dict[tuple[str, str], Tolerance] = {
         1e-5,
         "float32 both sides, same equations; only the order of float additions differs (seed GRU at T=581: 1.1e-6)",
     ),
+    ("fused", "none"): Tolerance(
+        1e-5,
+        "float32 LiteRT sequence kernels on the same weights; they order the gate sums differently "
+        "(measured at most 5e-7 on the test models)",
+    ),
     ("none", "none"): Tolerance(1e-5, "no recurrent layers; float32 both sides"),
 }
 

@@ -236,10 +236,11 @@ class Predictor:
     def generate(self, prefix: str, length: int, temperature: float = 1.0, seed: int | None = 0) -> str:
         """Continue ``prefix`` by ``length`` characters with a character language model.
 
-        The prefix warms the state up one character at a time (the ``step`` signature), then
-        each next character is drawn from ``softmax(logits / temperature)`` with a numpy
-        generator seeded by ``seed`` (the same seed gives the same text); ``temperature = 0``
-        takes the most likely character (the book's greedy ``predict_ch8``).
+        The prefix (normalised as training text was, its final space kept) warms the state up one
+        character at a time (the ``step`` signature), then each next character is drawn from
+        ``softmax(logits / temperature)`` with a numpy generator seeded by ``seed`` (the same
+        seed gives the same text); ``temperature = 0`` takes the most likely character (the
+        book's greedy ``predict_ch8``). The unknown token is never generated.
 
         Returns:
             The prepared prefix followed by the generated characters.
@@ -253,7 +254,7 @@ class Predictor:
             raise InvalidInputError(f"{self.source} is not a character language model; --generate needs one")
         if temperature < 0 or length < 0:
             raise InvalidInputError("temperature and length must not be negative")
-        ids = list(self.tokenizer.encode(prefix))
+        ids = list(self.tokenizer.encode(prefix, strip=False))
         if not ids:
             raise InvalidInputError("the prefix has no characters the model knows; give at least one letter")
         stream = self.stream()
@@ -263,10 +264,12 @@ class Predictor:
         for token in ids:
             logits = stream.push_token(token)[output].reshape(-1)
         for _ in range(length):
+            logits = logits.astype(np.float64)
+            logits[0] = -np.inf  # <unk>
             if temperature == 0:
                 token = int(np.argmax(logits))
             else:
-                scaled = logits.astype(np.float64) / temperature
+                scaled = logits / temperature
                 probabilities = np.exp(scaled - scaled.max())
                 token = int(rng.choice(len(probabilities), p=probabilities / probabilities.sum()))
             ids.append(token)

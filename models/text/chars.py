@@ -26,8 +26,14 @@ UNKNOWN = "<unk>"
 _NON_LETTERS = re.compile(r"[^A-Za-z]+")
 
 
-def normalize_chars(text: str) -> str:
-    """The book's preprocessing, line by line: non-letters → one space, stripped, lower-case, lines joined by a space."""
+def normalize_chars(text: str, strip: bool = True) -> str:
+    """The book's preprocessing, line by line: non-letters → one space, stripped, lower-case, lines joined by a space.
+
+    With ``strip=False`` the ends are kept (as one space each): a generation prefix such as
+    ``"the time "`` keeps its final space, so the model continues with a new word.
+    """
+    if not strip:
+        return _NON_LETTERS.sub(" ", text).lower()
     lines = (_NON_LETTERS.sub(" ", line).strip().lower() for line in text.splitlines())
     return " ".join(line for line in lines if line)
 
@@ -71,14 +77,14 @@ class CharTokenizer:
         """Ids in use, ``<unk>`` included."""
         return len(self.chars) + 1
 
-    def prepare(self, text: str) -> str:
+    def prepare(self, text: str, strip: bool = True) -> str:
         """The text as the model sees it (normalised when the tokenizer normalises)."""
-        return normalize_chars(text) if self.normalize else text
+        return normalize_chars(text, strip) if self.normalize else text
 
-    def encode(self, text: str) -> np.ndarray:
-        """``int32 [len]`` ids of the prepared text (unknown characters → 0)."""
+    def encode(self, text: str, strip: bool = True) -> np.ndarray:
+        """``int32 [len]`` ids of the prepared text (unknown characters → 0); see :func:`normalize_chars`."""
         index = self._index
-        return np.fromiter((index.get(c, 0) for c in self.prepare(text)), dtype=np.int32)
+        return np.fromiter((index.get(c, 0) for c in self.prepare(text, strip)), dtype=np.int32)
 
     def decode(self, ids: Iterable[int]) -> str:
         return "".join(self.chars[i - 1] if 0 < i <= len(self.chars) else "?" for i in (int(i) for i in ids))
