@@ -10,7 +10,8 @@ Both models run on the same inputs:
 Every output value is compared: maximum and mean absolute error, the decision agreement (for a
 binary classifier: the same side of the threshold), and each model's accuracy against the labels
 of the real reviews. A check passes when its maximum absolute error is within the tolerance of
-:mod:`rnnx.exporter.tolerances` (or ``atol``) and every decision agrees.
+:mod:`rnnx.exporter.tolerances` (``atol + rtol · |reference|``, or the overrides) and every
+decision agrees.
 """
 
 from __future__ import annotations
@@ -46,8 +47,9 @@ class CheckResult:
             (``None`` when the task has no decision).
         metric: the task metric compared (``"accuracy"`` or ``"perplexity"``), or ``None``.
         reference_metric, converted_metric: that metric for each side (``None`` without labels).
-        atol: the tolerance applied.
-        passed: ``max_abs_error <= atol`` and, when there are decisions, all agree.
+        atol, rtol: the tolerance applied (``|error| <= atol + rtol · |reference|``).
+        smallest_atol: the smallest ``atol`` that would have passed with this ``rtol``.
+        passed: every value within the tolerance and, when there are decisions, all agree.
     """
 
     name: str
@@ -60,6 +62,8 @@ class CheckResult:
     reference_metric: float | None
     converted_metric: float | None
     atol: float
+    rtol: float
+    smallest_atol: float
     passed: bool
 
 
@@ -127,7 +131,7 @@ def compare(
     name: str,
     reference: list[np.ndarray],
     converted: list[np.ndarray],
-    atol: float,
+    tolerance: Tolerance,
     labels: np.ndarray | None = None,
     threshold: float | None = None,
     top1: bool = False,
@@ -138,7 +142,7 @@ def compare(
     Args:
         name: the check's name.
         reference, converted: the outputs in the same order, each ``[n, ...]``.
-        atol: maximum absolute error allowed.
+        tolerance: the allowed error (``atol + rtol · |reference|``).
         labels: ``int [n]`` true labels, for accuracies (binary tasks).
         threshold: decision threshold on the first output (binary tasks).
         top1: compare the most likely class of the first output's last axis (language models).
@@ -151,7 +155,7 @@ def compare(
         raise InvalidInputError(f"{name}: Keras gives {len(reference)} outputs, the .tflite file {len(converted)}")
     rows = len(reference[0])
     per_row = np.zeros(rows)
-    total, count = 0.0, 0
+    total, count, within, smallest = 0.0, 0, True, 0.0
     for ref, conv in zip(reference, converted):
         ref, conv = np.asarray(ref, np.float64), np.asarray(conv, np.float64)
         if ref.shape != conv.shape:
@@ -159,6 +163,9 @@ def compare(
                 f"{name}: output shapes differ: Keras {list(ref.shape)}, .tflite {list(conv.shape)}"
             )
         error = np.abs(ref - conv).reshape(rows, -1)
+        allowed = tolerance.allowed(ref.reshape(rows, -1))
+        within = within and bool((error <= allowed).all())
+        smallest = max(smallest, float((error - (allowed - tolerance.atol)).max()))
         per_row = np.maximum(per_row, error.max(axis=1))
         total += float(error.sum())
         count += error.size
@@ -178,7 +185,7 @@ def compare(
             metric = "perplexity"
             ref_metric, conv_metric = _perplexity(first_ref, targets), _perplexity(first_conv, targets)
     max_error = float(per_row.max())
-    passed = max_error <= atol and (agreement is None or agreement == 1.0)
+    passed = within and (agreement is None or agreement == 1.0)
     return CheckResult(
         name,
         rows,
@@ -189,12 +196,16 @@ def compare(
         metric,
         ref_metric,
         conv_metric,
-        atol,
+        tolerance.atol,
+        tolerance.rtol,
+        max(smallest, 0.0),
         passed,
     )
 
 
-def step_versus_sequence(predictor, inputs: np.ndarray, sequence_outputs: np.ndarray, output: str, atol: float):
+def step_versus_sequence(
+    predictor, inputs: np.ndarray, sequence_outputs: np.ndarray, output: str, tolerance: Tolerance
+):
     """Run the ``step`` signature over each row from the zero state and compare with the whole sequence.
 
     For an output with a time axis (``[n, T, …]``) every step's output is compared with that
@@ -208,7 +219,7 @@ def step_versus_sequence(predictor, inputs: np.ndarray, sequence_outputs: np.nda
         stream.reset()
         outputs = [stream.push_token(int(token))[output] for token in row]
         stepped.append(np.concatenate(outputs, axis=1)[0] if sequence_outputs.ndim == 3 else outputs[-1][0])
-    return compare("step vs sequence", [np.asarray(sequence_outputs)], [np.stack(stepped)], atol)
+    return compare("step vs sequence", [np.asarray(sequence_outputs)], [np.stack(stepped)], tolerance)
 
 
 def random_token_ids(
@@ -264,6 +275,7 @@ def verify_model(
     seed: int = 0,
     runtime: str | None = None,
     step_samples: int = 8,
+    rtol: float | None = None,
 ) -> VerifyReport:
     """Run the Keras model and the converted model on real and random inputs and compare them.
 
@@ -279,7 +291,7 @@ def verify_model(
             folder, see :func:`rnnx.models.data.corpus.find_corpus`); ``None`` searches.
         samples: real rows to compare (0 skips the check).
         random_samples: random input rows (0 skips the check).
-        atol: tolerance override; default from the tolerance table for the file's lowerings.
+        atol, rtol: tolerance overrides; default from the tolerance table for the file's lowerings.
         seed: seeds the choice of real rows and the random inputs.
         runtime: interpreter package (default: the first installed).
         step_samples: rows run through the ``step`` signature (0 skips the check).
@@ -301,7 +313,12 @@ def verify_model(
     meta = predictor.metadata
     lowerings = [layer["lowering"] for layer in meta.lowering.get("layers", [])]
     table = tolerance_for(lowerings)
-    tolerance = table if atol is None else Tolerance(atol, "given with --atol")
+    tolerance = table
+    if atol is not None or rtol is not None:
+        given = " and ".join(name for name, value in (("--atol", atol), ("--rtol", rtol)) if value is not None)
+        tolerance = Tolerance(
+            table.atol if atol is None else atol, table.rtol if rtol is None else rtol, f"given with {given}"
+        )
     output_names = [o["name"] for o in meta.outputs]
     kind = meta.task.get("kind")
     threshold = float(meta.task["threshold"]) if kind == "binary_classification" else None
@@ -324,14 +341,14 @@ def verify_model(
         reviews = load_imdb(find_imdb(data), "test").shuffled(seed).head(samples)
         ids = predictor.encode(reviews.texts)
         reference, converted = run_both(ids)
-        checks.append(compare("real reviews", reference, converted, tolerance.atol, reviews.labels, threshold))
+        checks.append(compare("real reviews", reference, converted, tolerance, reviews.labels, threshold))
         step_rows = ids
     elif samples > 0 and isinstance(tokenizer, CharTokenizer) and language_model:
         from rnnx.models.data.corpus import find_corpus, read_text
 
         inputs, targets = heldout_windows(read_text(find_corpus(data, "timemachine")), tokenizer, length, samples, seed)
         reference, converted = run_both(inputs)
-        checks.append(compare("held-out text", reference, converted, tolerance.atol, top1=True, targets=targets))
+        checks.append(compare("held-out text", reference, converted, tolerance, top1=True, targets=targets))
         step_rows = inputs
     if random_samples > 0:
         spec = meta.input_spec()
@@ -351,17 +368,21 @@ def verify_model(
             batch = rng.standard_normal(shape).astype(np.float32)
             name = "random features"
         reference, converted = run_both(batch)
-        checks.append(compare(name, reference, converted, tolerance.atol, None, threshold, top1=language_model))
+        checks.append(compare(name, reference, converted, tolerance, None, threshold, top1=language_model))
         step_rows = batch if step_rows is None else step_rows
     if step_samples > 0 and step_rows is not None and (meta.step or {}).get("signature"):
         rows = step_rows[:step_samples]
         output = meta.task.get("output") or output_names[0]
         sequence = predictor.predict_batches({input_name: rows})[output]
         if meta.input_spec().get("kind") == "token_ids":
-            checks.append(step_versus_sequence(predictor, rows, sequence, output, tolerance.atol))
+            checks.append(step_versus_sequence(predictor, rows, sequence, output, tolerance))
     if not checks:
         raise InvalidInputError("nothing to verify: give --samples or --random above 0")
-    source = "--atol" if atol is not None else f"table ({', '.join(sorted(set(lowerings))) or 'none'}, float32)"
+    source = (
+        "command line"
+        if atol is not None or rtol is not None
+        else f"table ({', '.join(sorted(set(lowerings))) or 'none'}, float32)"
+    )
     return VerifyReport(
         reference=str(keras_path),
         converted=str(tflite_path),

@@ -115,3 +115,26 @@ def test_cli_generate_is_deterministic(tiny_charlm):
     wrong = runner.invoke(app, ["infer", str(model), "--text", "a review"])
     assert wrong.exit_code == 2
     assert "carries no word tokenizer" in wrong.output or "is not a binary classifier" in wrong.output
+
+
+def test_keras_layers_impl_trains_and_exports(tmp_path, shared_data):
+    from rnnx.exporter.export import ExportOptions, export_model
+    from rnnx.exporter.runtime.predictor import Predictor
+    from rnnx.models.training.charlm import CharLMTrainConfig, train_charlm
+
+    config = CharLMTrainConfig(
+        cell="rnn",
+        impl="keras",
+        num_hiddens=12,
+        epochs=2,
+        max_tokens=2000,
+        num_steps=10,
+        batch_size=8,
+        partitioning="random",
+    )
+    result = train_charlm(config, shared_data / "timemachine.txt", tmp_path, log=lambda *_: None)
+    assert result.metrics["history"]["perplexity"][-1] < result.metrics["history"]["perplexity"][0]
+    exported = export_model(tmp_path / "model.keras", tmp_path / "lm.tflite", ExportOptions(isolate=False))
+    assert exported.plan.layers[0].layer_class == "SimpleRNN"
+    assert exported.op_census.get("UNIDIRECTIONAL_SEQUENCE_RNN") == 1
+    assert len(Predictor(tmp_path / "lm.tflite").generate("a", 5, temperature=0)) == 6

@@ -146,12 +146,14 @@ def test_verify_exit_codes(tiny_run, tiny_exports, shared_data, tmp_path):
         10,
         "--atol",
         "0",
+        "--rtol",
+        "0",
         "--json",
     )
     report = json.loads(strict.output)
     # float32 arithmetic in another order: exactly zero error is not what the converter gives
     assert strict.exit_code == (0 if report["checks"][0]["max_abs_error"] == 0 else 1)
-    assert report["tolerance"]["source"] == "--atol"
+    assert report["tolerance"]["source"] == "command line"
     nothing = invoke("verify", tiny_run / "model.keras", tiny_exports["loop"], "--samples", 0, "--random", 0)
     assert nothing.exit_code == 2 and "nothing to verify" in error_line(nothing)
 

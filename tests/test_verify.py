@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from rnnx.exporter.tolerances import TOLERANCES, tolerance_for
+from rnnx.exporter.tolerances import TOLERANCES, Tolerance, tolerance_for
 from rnnx.exporter.verify import compare, random_token_ids, verify_model
 
 
@@ -51,7 +51,7 @@ def test_a_perturbed_model_fails(tiny_run, tmp_path, shared_data):
 def test_compare_known_answers():
     reference = [np.array([[0.2], [0.6], [0.9]])]
     converted = [np.array([[0.2], [0.4], [0.9]])]
-    check = compare("toy", reference, converted, atol=0.1, labels=np.array([0, 1, 1]), threshold=0.5)
+    check = compare("toy", reference, converted, Tolerance(0.1, 0.0, "test"), labels=np.array([0, 1, 1]), threshold=0.5)
     assert check.max_abs_error == pytest.approx(0.2)
     assert check.mean_abs_error == pytest.approx(0.2 / 3)
     assert check.worst_row == 1
@@ -60,8 +60,13 @@ def test_compare_known_answers():
         check.metric == "accuracy" and check.reference_metric == 1.0 and check.converted_metric == pytest.approx(2 / 3)
     )
     assert not check.passed
-    same = compare("same", reference, reference, atol=0.0, threshold=0.5)
+    assert check.smallest_atol == pytest.approx(0.2)
+    same = compare("same", reference, reference, Tolerance(0.0, 0.0, "test"), threshold=0.5)
     assert same.passed and same.max_abs_error == 0.0
+    relative = compare("relative", [np.array([[100.0]])], [np.array([[100.001]])], Tolerance(1e-6, 1e-5, "test"))
+    assert relative.passed and relative.smallest_atol == pytest.approx(0.0, abs=1e-12)  # 1e-3 <= 1e-6 + 1e-5 * 100
+    strict = compare("strict", [np.array([[100.0]])], [np.array([[100.001]])], Tolerance(1e-6, 0.0, "test"))
+    assert not strict.passed and strict.smallest_atol == pytest.approx(1e-3)
 
 
 @pytest.mark.parametrize("padding", ["pre", "post"])
@@ -77,6 +82,6 @@ def test_random_token_ids_are_padded_words(padding):
 
 
 def test_tolerance_table_has_a_reason_for_every_row():
-    assert all(row.reason and row.atol > 0 for row in TOLERANCES.values())
+    assert all(row.reason and row.atol > 0 and row.rtol >= 0 for row in TOLERANCES.values())
     assert tolerance_for(["loop", "unrolled"]).atol == 1e-5
     assert tolerance_for([]) is TOLERANCES[("none", "none")]

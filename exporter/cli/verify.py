@@ -62,7 +62,10 @@ def verify_command(
     samples: Annotated[int, typer.Option(min=0, help="Real test reviews to compare.")] = 300,
     random: Annotated[int, typer.Option("--random", min=0, help="Random token sequences to compare.")] = 100,
     atol: Annotated[
-        Optional[float], typer.Option(min=0.0, help="Maximum absolute error allowed (default: the tolerance table).")
+        Optional[float], typer.Option(min=0.0, help="Absolute tolerance (default: the tolerance table).")
+    ] = None,
+    rtol: Annotated[
+        Optional[float], typer.Option(min=0.0, help="Relative tolerance (default: the tolerance table).")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for choosing reviews and random inputs.")] = 0,
     json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
@@ -75,14 +78,15 @@ def verify_command(
     from rnnx.exporter.verify import verify_model
 
     report = verify_model(
-        keras_model, tflite_model, data=data, samples=samples, random_samples=random, atol=atol, seed=seed
+        keras_model, tflite_model, data=data, samples=samples, random_samples=random, atol=atol, rtol=rtol, seed=seed
     )
     if json_output:
         stdout.print_json(json.dumps(report.to_dict()))
     else:
         stdout.print(report_table(report))
         stdout.print(
-            f"tolerance: max |err| <= {report.tolerance.atol:g} ({report.tolerance_source}: {report.tolerance.reason}); runtime {report.runtime}"
+            f"tolerance: |err| <= {report.tolerance.atol:g} + {report.tolerance.rtol:g}·scale of the row "
+            f"({report.tolerance_source}: {report.tolerance.reason}); runtime {report.runtime}"
         )
         if report.passed:
             stdout.print(Text("PASS", style="bold green"), "the converted model matches the Keras model")
