@@ -47,22 +47,33 @@ def constant_call(model):
     return run
 
 
-def signature_function(model, inputs: Sequence[TensorInfo], output_names: Sequence[str]):
+PROBE_PREFIX = "rnnx_probe__"
+
+
+def signature_function(model, inputs: Sequence[TensorInfo], output_names: Sequence[str], probes=None):
     """A ``tf.function`` calling ``model`` (inference mode) with named inputs, returning named outputs.
 
     Args:
         model: a Keras model with ``len(inputs)`` inputs and ``len(output_names)`` outputs.
         inputs: the signature inputs, in the model's input order.
         output_names: a name for each (flattened) model output.
+        probes: the ``ProbeCollector`` the model's lowered layers fill while it runs (see
+            ``keras_layers.lower_model``); each entry becomes an extra output
+            ``rnnx_probe__<layer>``, moved to the ``rnnx_probes`` signature after conversion.
     """
     specs = [tf.TensorSpec(list(i.shape), tf.as_dtype(i.dtype), name=i.name) for i in inputs]
     run = constant_call(model)
 
     def call(*args):
+        if probes is not None:
+            probes.outputs.clear()
         flat = tf.nest.flatten(run(list(args) if len(args) > 1 else args[0]))
         if len(flat) != len(output_names):
             raise ValueError(f"model returned {len(flat)} outputs, expected {len(output_names)}")
-        return dict(zip(output_names, flat))
+        named = dict(zip(output_names, flat))
+        for layer, tensor in (probes.outputs if probes is not None else {}).items():
+            named[PROBE_PREFIX + layer] = tf.identity(tensor)
+        return named
 
     return tf.function(call, input_signature=specs, autograph=False)
 

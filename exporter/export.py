@@ -31,7 +31,7 @@ from rnnx.exporter.loading import check_model_path, file_sha256, load_keras_mode
 from rnnx.exporter.lowering import Lowering
 from rnnx.exporter.planning import ExportPlan, plan_export
 from rnnx.exporter.runtime.interpreter import signature_outputs
-from rnnx.exporter.runtime.metadata import METADATA_NAME, SERVING_SIGNATURE, ModelMetadata
+from rnnx.exporter.runtime.metadata import METADATA_NAME, PROBES_SIGNATURE, SERVING_SIGNATURE, ModelMetadata
 from rnnx.exporter.runtime.model_file import op_census, with_metadata
 from rnnx.models.text import load_tokenizer as load_tokenizer_file
 from rnnx.models.text.chars import CharTokenizer
@@ -183,19 +183,20 @@ def convert_model(model, plan: ExportPlan, with_step: bool = True) -> bytes:
         UnsupportedModelError: a layer that cannot be lowered.
         ConversionError: the converter fails (Flex ops are listed).
     """
-    from rnnx.exporter.conversion import convert_signatures, signature_function
-    from rnnx.exporter.lowering.keras_layers import lower_model
-    from rnnx.exporter.lowering.rewrite import finish_fused_ops
+    from rnnx.exporter.conversion import PROBE_PREFIX, convert_signatures, signature_function
+    from rnnx.exporter.lowering.keras_layers import ProbeCollector, lower_model
+    from rnnx.exporter.lowering.rewrite import finish_fused_ops, split_probe_signature
     from rnnx.exporter.lowering.stepping import STEP_SIGNATURE, step_function, step_obstacle
 
-    lowered = lower_model(model, plan.lowerings)
-    functions = {SERVING_SIGNATURE: signature_function(lowered, plan.inputs, plan.output_names)}
+    probes = ProbeCollector()
+    lowered = lower_model(model, plan.lowerings, probes=probes)
+    functions = {SERVING_SIGNATURE: signature_function(lowered, plan.inputs, plan.output_names, probes)}
     input_names = {SERVING_SIGNATURE: [i.name for i in plan.inputs]}
     if with_step and step_obstacle(model, plan) is None:
         functions[STEP_SIGNATURE], input_names[STEP_SIGNATURE], _ = step_function(model, plan)
     fused_rnn = any(layer.lowering is Lowering.FUSED and layer.cell == "rnn" for layer in plan.layers)
     converted = convert_signatures(functions, input_names, allow_custom_ops=fused_rnn)
-    return finish_fused_ops(converted)
+    return split_probe_signature(finish_fused_ops(converted), SERVING_SIGNATURE, PROBES_SIGNATURE, PROBE_PREFIX)
 
 
 def _convert_isolated(source: Path, plan: ExportPlan, timeout_s: float) -> bytes:
@@ -242,6 +243,50 @@ def _rebuild_error(status: Mapping) -> RnnxError:
     return kind(status["error"])
 
 
+SELFTEST_SENTENCES = ("A wonderful, moving film with a brilliant cast.", "A dull and badly written mess.")
+
+
+def selftest_cases(model, plan: ExportPlan, tokenizer, seed: int = 0) -> list[dict]:
+    """A few input rows and the Keras model's outputs for them, to embed in the file.
+
+    The device checks with ``rnnx infer MODEL --selftest`` that its runtime reproduces them.
+    Rows: two example sentences for a word-tokenizer model, two random rows otherwise, each
+    repeated to fill a pinned batch.
+    """
+    import numpy as np
+
+    from rnnx.exporter.runtime.arrays import encode_array
+    from rnnx.models.text.tokenizer import WordTokenizer
+
+    rng = np.random.default_rng(seed)
+    spec = plan.inputs[0]
+    batch = spec.shape[0] or 1
+    length = spec.shape[1] if len(spec.shape) > 1 and spec.shape[1] is not None else 16
+    if len(plan.inputs) != 1:
+        return []
+    if isinstance(tokenizer, WordTokenizer) and length == tokenizer.max_tokens:
+        rows = tokenizer.encode(list(SELFTEST_SENTENCES))
+    elif "int" in spec.dtype:
+        high = (
+            tokenizer.vocab_size if isinstance(tokenizer, CharTokenizer) else (tokenizer.num_words if tokenizer else 2)
+        )
+        rows = rng.integers(1, max(high, 2), size=(2, length)).astype(np.int32)
+    else:
+        rows = rng.standard_normal((2, length, *spec.shape[2:])).astype(np.float32)
+    cases = []
+    for row in rows:
+        inputs = np.repeat(row[None], batch, axis=0).astype(spec.dtype)
+        outputs = model.predict(inputs, verbose=0)
+        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+        cases.append(
+            {
+                "inputs": {spec.name: encode_array(inputs)},
+                "outputs": {name: encode_array(np.asarray(value)) for name, value in zip(plan.output_names, outputs)},
+            }
+        )
+    return cases
+
+
 def _in_model_order(outputs: list[dict], names) -> list[dict]:
     """Signature outputs sorted as the Keras model returns them (the interpreter sorts by name)."""
     order = {name: i for i, name in enumerate(names)}
@@ -285,7 +330,9 @@ def export_model(source: str | Path, output: str | Path, options: ExportOptions 
     plan = plan_for(model, options, tokenizer)
     task = load_task(options.task, source, options.labels, plan.output_names)
     from rnnx.exporter.lowering.stepping import step_description
+    from rnnx.exporter.tolerances import tolerance_for
 
+    tolerance = tolerance_for([layer.lowering.value for layer in plan.layers])
     model_bytes = _convert_isolated(source, plan, options.timeout_s) if options.isolate else convert_model(model, plan)
     census = op_census(model_bytes, str(output))
     plan.check_census(census)
@@ -298,6 +345,12 @@ def export_model(source: str | Path, output: str | Path, options: ExportOptions 
         op_census=census,
         provenance=provenance(source),
         step=step_description(model, plan),
+        selftest={
+            "atol": tolerance.atol,
+            "rtol": tolerance.rtol,
+            "reference": "the Keras model at export time",
+            "cases": selftest_cases(model, plan, tokenizer),
+        },
     )
     final = with_metadata(model_bytes, METADATA_NAME, meta.to_bytes())
     atomic_write_bytes(output, final)

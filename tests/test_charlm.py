@@ -74,7 +74,7 @@ def test_training_lowers_perplexity_and_writes_everything(tiny_charlm):
 def test_export_verify_and_generate_on_the_device(tiny_charlm, shared_data):
     from rnnx.exporter.export import ExportOptions, export_model
     from rnnx.exporter.runtime.predictor import Predictor
-    from rnnx.exporter.verify import verify_model
+    from rnnx.exporter.verification import verify_model
 
     folder, _ = tiny_charlm
     out = folder / "charlm.tflite"
@@ -86,7 +86,15 @@ def test_export_verify_and_generate_on_the_device(tiny_charlm, shared_data):
     held_out = report.checks[0]
     assert held_out.name == "held-out text" and held_out.metric == "perplexity"
     assert held_out.reference_metric == pytest.approx(held_out.converted_metric, rel=1e-4)
-    assert [c.name for c in report.checks] == ["held-out text", "random tokens", "step vs sequence"]
+    assert [c.name for c in report.checks] == [
+        "held-out text",
+        "random tokens",
+        "recurrent layers",
+        "step vs sequence",
+        "same input twice",
+        "back to back",
+        "stream reset",
+    ]
     predictor = Predictor(out)
     first = predictor.generate("the time ", 40, temperature=0.8, seed=3)
     assert first.startswith("the time ") and len(first) == len("the time ") + 40
@@ -138,3 +146,21 @@ def test_keras_layers_impl_trains_and_exports(tmp_path, shared_data):
     assert exported.plan.layers[0].layer_class == "SimpleRNN"
     assert exported.op_census.get("UNIDIRECTIONAL_SEQUENCE_RNN") == 1
     assert len(Predictor(tmp_path / "lm.tflite").generate("a", 5, temperature=0)) == 6
+
+
+def test_cli_streams_a_language_model_character_by_character(tiny_charlm):
+    from typer.testing import CliRunner
+
+    from rnnx.exporter.cli import app
+
+    folder, _ = tiny_charlm
+    model = folder / "charlm.tflite"
+    if not model.exists():
+        from rnnx.exporter.export import ExportOptions, export_model
+
+        export_model(folder / "model.keras", model, ExportOptions(isolate=False))
+    result = CliRunner().invoke(app, ["infer", str(model), "--stream", "--json", "--text", "The Time"])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.output.splitlines()]
+    assert "".join(r["token"] for r in rows) == "the time"
+    assert all(len(r["next"]) == 1 and 0.0 < r["probability"] <= 1.0 for r in rows)

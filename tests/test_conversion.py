@@ -99,7 +99,7 @@ def test_fused_state_is_reset_between_independent_sequences(cell, tmp_path):
     # Without the reset the state leaks: the raw interpreter shows it.
     from ai_edge_litert.interpreter import Interpreter
 
-    runner = Interpreter(model_content=data).get_signature_runner()
+    runner = Interpreter(model_content=data).get_signature_runner("serving_default")
     leaked = runner(features=x)["head"]
     leaked = runner(features=x)["head"]
     assert np.abs(leaked - expected).max() > 1e-3
@@ -145,7 +145,7 @@ def test_loop_takes_a_dynamic_batch_and_length():
     data = convert_model(model, plan)
     from ai_edge_litert.interpreter import Interpreter
 
-    runner = Interpreter(model_content=data).get_signature_runner()
+    runner = Interpreter(model_content=data).get_signature_runner("serving_default")
     for batch, steps in ((1, 9), (3, 5), (2, 17)):
         x = features(batch + steps, batch=batch, steps=steps)
         x[0, :2] = 0.0

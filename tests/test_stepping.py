@@ -112,6 +112,6 @@ def test_cli_stream_prints_the_running_prediction(tmp_path):
     )
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
-    assert [(r["sequence"], r["step"], r["word"]) for r in rows] == [(1, 1, "great"), (1, 2, "fun"), (2, 1, "dull")]
+    assert [(r["sequence"], r["step"], r["token"]) for r in rows] == [(1, 1, "great"), (1, 2, "fun"), (2, 1, "dull")]
     assert rows[1]["probability"] == pytest.approx(predictor.classify(["great fun"])[0].probability, abs=1e-6)
     assert "µs per step" in result.output

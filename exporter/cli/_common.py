@@ -59,6 +59,11 @@ def handles_errors(command):
             raise fail(str(err), err.exit_code) from None
         except KeyboardInterrupt:
             raise fail("interrupted", 130) from None
+        except BrokenPipeError:
+            # The reader went away (`rnnx infer … | head`): stop quietly, as command-line tools do.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise typer.Exit(0) from None
         except Exception as err:
             if os.environ.get("RNNX_DEBUG"):
                 raise

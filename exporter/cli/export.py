@@ -29,10 +29,11 @@ def parse_layer_lowerings(values: list[str]) -> dict[str, str]:
 
 def plan_table(plan) -> Table:
     table = Table(title="recurrent layers", title_justify="left")
-    for column in ("layer", "class", "cell", "lowering", "why"):
+    for column in ("layer", "class", "cell", "mask", "lowering", "why"):
         table.add_column(column)
     for layer in plan.layers:
-        table.add_row(layer.name, layer.layer_class, layer.cell, layer.lowering.value, layer.reason)
+        mask = "yes" if layer.masked else "no"
+        table.add_row(layer.name, layer.layer_class, layer.cell, mask, layer.lowering.value, layer.reason)
     return table
 
 

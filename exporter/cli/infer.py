@@ -12,7 +12,7 @@ import numpy as np
 import typer
 
 from rnnx.exporter.cli._common import fail, handles_errors, stderr, stdin_is_piped, stdout
-from rnnx.exporter.errors import InputFileError
+from rnnx.exporter.errors import EXIT_MISMATCH, InputFileError
 
 
 def read_texts(path: Path | None, texts: list[str]) -> list[str]:
@@ -63,24 +63,43 @@ def stream_texts(path: Path | None, texts: list[str]) -> Iterator[str]:
     yield from (line.rstrip("\n") for line in sys.stdin if line.strip())
 
 
-def run_stream(predictor, texts: Iterable[str], json_output: bool, timing: bool) -> None:
-    """Feed each text word by word through the step signature and print the running prediction."""
-    stream = predictor.stream()
+def _running(predictor, outputs, output: str) -> dict:
+    """What to print after a step: the probability and label, or the most likely next character."""
     task = predictor.metadata.task
-    output = task.get("output") or stream.output_names[0]
+    values = np.asarray(outputs[output], dtype=np.float64).reshape(-1)
+    if task.get("kind") == "language_model" and predictor.tokenizer is not None:
+        shifted = np.exp(values - values.max())
+        best = int(np.argmax(values[1:])) + 1  # never <unk>
+        return {"next": predictor.tokenizer.decode([best]), "probability": float(shifted[best] / shifted.sum())}
     labels, threshold = task.get("labels"), task.get("threshold")
+    value = float(values[0])
+    return {output: value, "label": labels[int(value >= threshold)] if labels else None}
+
+
+def run_stream(predictor, texts: Iterable[str], json_output: bool, timing: bool) -> None:
+    """Feed each text token by token through the step signature and print the running prediction."""
+    stream = predictor.stream()
+    output = predictor.metadata.task.get("output") or stream.output_names[0]
     sequences = 0
     for number, text in enumerate(texts, start=1):
         stream.reset()
         sequences += 1
-        for step, (word, outputs) in enumerate(stream.push_text(text), start=1):
-            value = float(np.asarray(outputs[output]).reshape(-1)[0])
-            label = labels[int(value >= threshold)] if labels else None
+        for step, (token, outputs) in enumerate(stream.push_text(text), start=1):
+            shown = _running(predictor, outputs, output)
             if json_output:
-                row = {"sequence": number, "step": step, "word": word, output: value, "label": label}
-                print(json.dumps(row), flush=True)
-            else:
-                print(f"{number:>3} {step:>4}  {word:<16} {value:.4f}  {label or ''}", flush=True)
+                print(json.dumps({"sequence": number, "step": step, "token": token, **shown}), flush=True)
+                continue
+            if sequences == 1 and step == 1:
+                print(f"{'seq':>3} {'step':>4}  {'token':<16} " + "  ".join(shown), flush=True)
+            values = "  ".join(
+                f"{v:.4f}" if isinstance(v, float) else repr(v) if v == " " else str(v or "") for v in shown.values()
+            )
+            print(
+                f"{number:>3} {step:>4}  {token!r:<16} {values}"
+                if token == " "
+                else f"{number:>3} {step:>4}  {token:<16} {values}",
+                flush=True,
+            )
     if not sequences:
         raise fail("nothing to stream; give --text, --input FILE, or pipe texts on stdin")
     if timing:
@@ -119,10 +138,32 @@ def infer_command(
         float, typer.Option(min=0.0, help="With --generate: sampling temperature (0 = most likely character).")
     ] = 1.0,
     seed: Annotated[int, typer.Option(help="With --generate: seed of the sampler (same seed, same text).")] = 0,
+    selftest: Annotated[
+        bool,
+        typer.Option(
+            "--selftest",
+            help="Run the cases embedded at export and check this runtime reproduces them (exit 1 if not).",
+        ),
+    ] = False,
 ) -> None:
     """Classify texts, stream them, or generate text with the device predictor (numpy + LiteRT, no TensorFlow)."""
     from rnnx.exporter.runtime.predictor import Predictor
 
+    if selftest:
+        from rnnx.exporter.runtime.selftest import run_selftest
+
+        result = run_selftest(Predictor(model, num_threads=threads))
+        verdict = "PASS" if result.passed else "FAIL"
+        if json_output:
+            print(json.dumps({"model": str(model), **result.__dict__}))
+        else:
+            print(
+                f"selftest {verdict}: {result.cases} recorded cases on {result.runtime}, max |err| "
+                f"{result.max_abs_error:.2e} (allowed {result.atol:g} + {result.rtol:g}·scale of the row)"
+            )
+        if not result.passed:
+            raise typer.Exit(EXIT_MISMATCH)
+        return
     if generate is not None:
         predictor = Predictor(model, num_threads=threads)
         text = predictor.generate(generate, length, temperature, seed)
@@ -136,6 +177,8 @@ def infer_command(
             print(text)
         return
 
+    if timing and not stream:
+        raise fail("--timing goes with --stream")
     if stream:
         predictor = Predictor(model, num_threads=threads)
         run_stream(predictor, stream_texts(input_file, text or []), json_output, timing)

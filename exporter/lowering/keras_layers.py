@@ -18,6 +18,16 @@ from rnnx.exporter.lowering import Lowering, lowering_info
 from rnnx.exporter.lowering.cells import RecurrentSpec, recurrent_spec
 
 
+class ProbeCollector:
+    """Collects each lowered layer's main output tensor by layer name while a model runs.
+
+    A plain object on purpose: Keras would replace a dict attribute of a layer by a tracked copy.
+    """
+
+    def __init__(self):
+        self.outputs: dict[str, object] = {}
+
+
 class LoweredRecurrent(keras.layers.Layer):
     """A recurrent layer recomputed by a lowering (no trainable weights of its own).
 
@@ -26,9 +36,10 @@ class LoweredRecurrent(keras.layers.Layer):
     ``[B, U]``), followed by the final states when ``return_state``.
     """
 
-    def __init__(self, original, spec: RecurrentSpec, lowering: Lowering, observer=None):
+    def __init__(self, original, spec: RecurrentSpec, lowering: Lowering, observer=None, probes=None):
         super().__init__(name=original.name)
         self.supports_masking = True
+        self._probes = probes
         self._spec = spec
         self._run = lowering_info(lowering).run
         self._mask_of = original.compute_mask
@@ -44,6 +55,8 @@ class LoweredRecurrent(keras.layers.Layer):
         if self._observer is not None:
             self._observer(self.name, mask is not None, initial_state is not None)
         output, states = self._run(self._spec, sequences, mask, initial_state)
+        if self._probes is not None:
+            self._probes.outputs[self.name] = output
         if self._spec.return_state:
             return [output, *states]
         return output
@@ -55,9 +68,12 @@ class LoweredRecurrent(keras.layers.Layer):
 class LoweredBidirectional(keras.layers.Layer):
     """A ``Bidirectional`` wrapper whose two directions are lowered (merged as Keras merges them)."""
 
-    def __init__(self, original, forward: RecurrentSpec, backward: RecurrentSpec, lowering: Lowering, observer=None):
+    def __init__(
+        self, original, forward: RecurrentSpec, backward: RecurrentSpec, lowering: Lowering, observer=None, probes=None
+    ):
         super().__init__(name=original.name)
         self._observer = observer
+        self._probes = probes
         self.supports_masking = True
         self._forward, self._backward = forward, backward
         self._run = lowering_info(lowering).run
@@ -82,6 +98,8 @@ class LoweredBidirectional(keras.layers.Layer):
         if self._return_sequences:
             y_reverse = tf.reverse(y_reverse, [1])
         merged = merge_directions(self._merge_mode, y, y_reverse)
+        if self._probes is not None:
+            self._probes.outputs[self.name] = merged if self._merge_mode is not None else tf.concat(merged, axis=-1)
         if self._return_state:
             states = [*states_forward, *states_backward]
             return [*merged, *states] if self._merge_mode is None else [merged, *states]
@@ -111,7 +129,7 @@ def is_recurrent(layer) -> bool:
     return isinstance(layer, (keras.layers.RNN, keras.layers.Bidirectional))
 
 
-def lower_layer(layer, lowering: Lowering, observer=None):
+def lower_layer(layer, lowering: Lowering, observer=None, probes=None):
     """The lowered replacement of one recurrent layer.
 
     Raises:
@@ -119,12 +137,12 @@ def lower_layer(layer, lowering: Lowering, observer=None):
     """
     if isinstance(layer, keras.layers.Bidirectional):
         return LoweredBidirectional(
-            layer, recurrent_spec(layer.forward_layer), recurrent_spec(layer.backward_layer), lowering, observer
+            layer, recurrent_spec(layer.forward_layer), recurrent_spec(layer.backward_layer), lowering, observer, probes
         )
-    return LoweredRecurrent(layer, recurrent_spec(layer), lowering, observer)
+    return LoweredRecurrent(layer, recurrent_spec(layer), lowering, observer, probes)
 
 
-def lower_model(model, lowerings: Mapping[str, Lowering], observer=None):
+def lower_model(model, lowerings: Mapping[str, Lowering], observer=None, probes=None):
     """A clone of ``model`` whose recurrent layers are lowered as ``lowerings[layer.name]`` says.
 
     Args:
@@ -132,6 +150,8 @@ def lower_model(model, lowerings: Mapping[str, Lowering], observer=None):
         lowerings: the lowering of every recurrent layer, by layer name.
         observer: called as ``observer(layer_name, masked, has_initial_state)`` each time a
             lowered layer is called (the planner's probe).
+        probes: a :class:`ProbeCollector` the lowered layers fill with their main output tensor
+            each time they are called (exported for ``rnnx verify`` to find where outputs diverge).
 
     Raises:
         UnsupportedModelError: for a recurrent layer rnnx cannot lower.
@@ -140,7 +160,7 @@ def lower_model(model, lowerings: Mapping[str, Lowering], observer=None):
 
     def replace(layer):
         if is_recurrent(layer):
-            return lower_layer(layer, lowerings[layer.name], observer)
+            return lower_layer(layer, lowerings[layer.name], observer, probes)
         return layer
 
     return keras.models.clone_model(model, clone_function=replace, recursive=True)

@@ -109,3 +109,42 @@ def finish_fused_ops(model_bytes: bytes) -> bytes:
     builder = flatbuffers.Builder(len(model_bytes) + 4096)
     builder.Finish(model.Pack(builder), file_identifier=FILE_IDENTIFIER)
     return bytes(builder.Output())
+
+
+def split_probe_signature(model_bytes: bytes, serving: str, probes: str, prefix: str) -> bytes:
+    """Move the outputs named ``<prefix>…`` of signature ``serving`` into a signature ``probes``.
+
+    Both signatures run the same subgraph: ``serving`` keeps the model's outputs, ``probes``
+    lists the recurrent layers' outputs (the tensors stay subgraph outputs, so the interpreter
+    keeps their values after an invocation). Returns the bytes unchanged when there is no probe.
+    """
+    import copy
+
+    fb = schema()
+    model = fb.ModelT.InitFromPackedBuf(bytearray(model_bytes), 0)
+    key = serving.encode()
+    for signature in model.signatureDefs or []:
+        if signature.signatureKey not in (key, serving):
+            continue
+        kept = [m for m in signature.outputs if not _name(m).startswith(prefix)]
+        moved = [m for m in signature.outputs if _name(m).startswith(prefix)]
+        if not moved:
+            return model_bytes
+        signature.outputs = kept
+        extra = fb.SignatureDefT()
+        extra.signatureKey = probes
+        extra.subgraphIndex = signature.subgraphIndex
+        extra.inputs = copy.deepcopy(signature.inputs)
+        extra.outputs = moved
+        model.signatureDefs.append(extra)
+        break
+    else:
+        return model_bytes
+    builder = flatbuffers.Builder(len(model_bytes) + 4096)
+    builder.Finish(model.Pack(builder), file_identifier=FILE_IDENTIFIER)
+    return bytes(builder.Output())
+
+
+def _name(tensor_map) -> str:
+    name = tensor_map.name
+    return name.decode() if isinstance(name, bytes) else (name or "")

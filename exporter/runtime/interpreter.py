@@ -9,6 +9,7 @@ without TensorFlow.
 from __future__ import annotations
 
 import importlib
+import warnings
 from dataclasses import dataclass
 from importlib import metadata
 
@@ -63,21 +64,38 @@ def find_runtime(name: str | None = None) -> Runtime:
     raise MissingDependencyError(f"no LiteRT interpreter is installed; pip install {' or '.join(RUNTIMES)}")
 
 
-def make_interpreter(model_bytes: bytes, runtime: Runtime, num_threads: int | None = 1, source: str = "model"):
-    """Create an interpreter for ``model_bytes`` (XNNPACK delegate as the runtime applies it).
+def make_interpreter(
+    model_bytes: bytes,
+    runtime: Runtime,
+    num_threads: int | None = 1,
+    source: str = "model",
+    xnnpack: bool = True,
+    preserve_all_tensors: bool = False,
+):
+    """Create an interpreter for ``model_bytes``.
 
     Args:
         model_bytes: the ``.tflite`` flatbuffer.
         runtime: from :func:`find_runtime`.
         num_threads: CPU threads for the kernels; ``None`` lets the runtime choose.
         source: a name for error messages.
+        xnnpack: apply the runtime's default delegates (XNNPACK on CPU); ``False`` runs the
+            builtin kernels only.
+        preserve_all_tensors: keep every intermediate tensor readable after an invocation
+            (debugging; more memory).
 
     Raises:
         InputFileError: if the interpreter rejects the model.
     """
+    options = {"model_content": model_bytes, "num_threads": num_threads}
+    if not xnnpack:
+        options["experimental_op_resolver_type"] = runtime.module.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    if preserve_all_tensors:
+        options["experimental_preserve_all_tensors"] = True
     try:
-        with capture_native_stderr() as log:
-            interpreter = runtime.module.Interpreter(model_content=model_bytes, num_threads=num_threads)
+        with capture_native_stderr() as log, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            interpreter = runtime.module.Interpreter(**options)
             interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as err:
         detail = (str(err).strip() or log.text.strip() or type(err).__name__).splitlines()[0]

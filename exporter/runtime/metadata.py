@@ -20,6 +20,9 @@ Schema version 1 (all keys present; values may be ``null`` where noted)::
       "op_census": {"OP_NAME": count, ...},
       "step": {"signature": "step", "states": [{"layer", "kind": "hidden" | "cell", "input", "output",
                "shape"}]} | {"signature": null, "reason": str},
+      "selftest": {"atol": float, "rtol": float, "reference": str,
+                   "cases": [{"inputs": {name: array}, "outputs": {name: array}}]} | null,
+                   # arrays as rnnx.exporter.runtime.arrays.encode_array writes them
       "provenance": {"rnnx": str, "tensorflow": str, "keras": str, "source": str,
                      "source_sha256": str, "created_utc": str}
     }
@@ -36,6 +39,7 @@ from rnnx.exporter.errors import InputFileError
 METADATA_NAME = "rnnx"
 SERVING_SIGNATURE = "serving_default"
 STEP_SIGNATURE = "step"
+PROBES_SIGNATURE = "rnnx_probes"  # the recurrent layers' outputs, for rnnx verify
 METADATA_FORMAT = "rnnx.metadata"
 METADATA_VERSION = 1
 
@@ -52,6 +56,7 @@ class ModelMetadata:
     op_census: dict[str, int]
     provenance: dict[str, Any]
     step: dict[str, Any] | None = None
+    selftest: dict[str, Any] | None = None
     version: int = METADATA_VERSION
     format: str = field(default=METADATA_FORMAT)
 
@@ -77,7 +82,7 @@ class ModelMetadata:
                 f"{source}: rnnx metadata version {raw.get('version')!r} is not supported by this rnnx "
                 f"(reads version {METADATA_VERSION}); upgrade rnnx or re-export the model"
             )
-        optional = {"step"}
+        optional = {"step", "selftest"}
         try:
             return cls(**{k: raw[k] if k not in optional else raw.get(k) for k in cls.__dataclass_fields__})
         except KeyError as missing:

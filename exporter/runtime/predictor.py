@@ -86,13 +86,16 @@ class Predictor:
         model: path to the ``.tflite`` file (or its bytes).
         num_threads: interpreter threads (default 1, the usual setting on small devices).
         runtime: ``"ai-edge-litert"`` or ``"tflite-runtime"``; the first installed when ``None``.
+        xnnpack: use the runtime's default XNNPACK delegate (``False``: builtin kernels only).
 
     Raises:
         InputFileError: missing, corrupt or non-rnnx model file.
         MissingDependencyError: no interpreter installed.
     """
 
-    def __init__(self, model: str | Path | bytes, num_threads: int | None = 1, runtime: str | None = None):
+    def __init__(
+        self, model: str | Path | bytes, num_threads: int | None = 1, runtime: str | None = None, xnnpack: bool = True
+    ):
         self.source = "model" if isinstance(model, bytes) else str(model)
         self.model_bytes = model if isinstance(model, bytes) else read_model_file(model)
         self.metadata = load_metadata(self.model_bytes, self.source)
@@ -104,11 +107,13 @@ class Predictor:
                 raise InputFileError(f"{self.source}: embedded tokenizer is unusable: {err}") from None
         self.runtime: Runtime = find_runtime(runtime)
         self.num_threads = num_threads
-        self._interpreter = make_interpreter(self.model_bytes, self.runtime, num_threads, self.source)
+        self.xnnpack = xnnpack
+        self._interpreter = make_interpreter(self.model_bytes, self.runtime, num_threads, self.source, xnnpack)
         signatures = self._interpreter.get_signature_list()
         if SERVING_SIGNATURE not in signatures:
             raise InputFileError(f"{self.source} has no '{SERVING_SIGNATURE}' signature; re-export it with rnnx")
         self._runner = self._interpreter.get_signature_runner(SERVING_SIGNATURE)
+        self._other_runners: dict = {}
         self._input_details = self._runner.get_input_details()
         self._stateful = has_variable_tensors(self.model_bytes, self.source)
 
@@ -132,7 +137,7 @@ class Predictor:
         shape = self._signature_shape(self.input_names[0])
         return shape[1] if len(shape) > 1 else None
 
-    def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def run(self, inputs: Mapping[str, np.ndarray], signature: str | None = None) -> dict[str, np.ndarray]:
         """One invocation of ``serving_default`` with inputs of the exported shapes (any size where dynamic).
 
         Variable tensors (the state of fused recurrent ops) are reset first, so every call
@@ -156,19 +161,36 @@ class Predictor:
             feed[name] = value.astype(detail["dtype"], copy=False)
         if self._stateful:
             self._interpreter.reset_all_variables()
-        return self._runner(**feed)
+        return self._signature_runner(signature)(**feed)
 
-    def predict_batches(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def _signature_runner(self, signature: str | None):
+        if signature is None or signature == SERVING_SIGNATURE:
+            return self._runner
+        if signature not in self._other_runners:
+            if signature not in self._interpreter.get_signature_list():
+                raise InputFileError(f"{self.source} has no '{signature}' signature")
+            self._other_runners[signature] = self._interpreter.get_signature_runner(signature)
+        return self._other_runners[signature]
+
+    @property
+    def signatures(self) -> list[str]:
+        """The signature keys in the file."""
+        return list(self._interpreter.get_signature_list())
+
+    def predict_batches(self, inputs: Mapping[str, np.ndarray], signature: str | None = None) -> dict[str, np.ndarray]:
         """Run ``n`` rows per input through the model in batches of :attr:`batch_size`.
 
         Args:
             inputs: every signature input, each ``[n, ...]`` with the exported per-row shape.
+            signature: another signature of the same inputs to run instead of
+                ``serving_default`` (``rnnx_probes``: the recurrent layers' outputs).
 
         Returns:
             Every output, ``[n, ...]``, by name.
 
         Raises:
             InvalidInputError: missing inputs, unequal row counts, or rows of the wrong shape.
+            InputFileError: an unknown signature.
         """
         arrays = {name: np.asarray(value) for name, value in inputs.items()}
         counts = {len(a) for a in arrays.values()}
@@ -189,7 +211,7 @@ class Predictor:
                 padded = np.zeros((batch, *chunk.shape[1:]), dtype=detail["dtype"])
                 padded[: len(chunk)] = chunk
                 feed[name] = padded
-            for name, value in self.run(feed).items():
+            for name, value in self.run(feed, signature).items():
                 results.setdefault(name, []).append(value[: min(batch, rows - start)])
         return {name: np.concatenate(parts, axis=0) for name, parts in results.items()}
 
@@ -284,9 +306,8 @@ class Predictor:
         """
         task = self.metadata.task
         if task.get("kind") != "binary_classification":
-            raise InvalidInputError(
-                f"{self.source} is not a binary classifier (task {task.get('kind')!r}); use Predictor.run"
-            )
+            hint = "use --generate or --stream" if task.get("kind") == "language_model" else "use Predictor.run"
+            raise InvalidInputError(f"{self.source} is not a binary classifier (task {task.get('kind')!r}); {hint}")
         probabilities = self.predict_ids(self.encode(texts)).reshape(len(texts), -1)[:, 0]
         labels, threshold = task["labels"], float(task.get("threshold", 0.5))
         out = []

@@ -147,15 +147,25 @@ class Stream:
         return result
 
     def push_text(self, text: str) -> list[tuple[str, dict[str, np.ndarray]]]:
-        """Feed the words of ``text`` one by one; ``[(word, outputs after it), …]``.
+        """Feed ``text`` one token at a time: ``[(token, outputs after it), …]``.
+
+        Tokens are words for a word-tokenizer model and characters (normalised as in training,
+        spaces kept) for a character model.
 
         Raises:
             InvalidInputError: if the model has no tokenizer.
         """
-        if self.tokenizer is None:
-            raise InvalidInputError("the model carries no tokenizer; push token ids with push_token()")
+        from rnnx.models.text.chars import CharTokenizer
         from rnnx.models.text.tokenizer import split_words
 
+        if isinstance(self.tokenizer, CharTokenizer):
+            chars = self.tokenizer.prepare(text, strip=False)
+            return [
+                (char, self.push_token(int(token)))
+                for char, token in zip(chars, self.tokenizer.encode(text, strip=False))
+            ]
+        if self.tokenizer is None:
+            raise InvalidInputError("the model carries no tokenizer; push token ids with push_token()")
         words = split_words(text)
         return [(word, self.push_token(token)) for word, token in zip(words, self.tokenizer.word_ids(text))]
 
