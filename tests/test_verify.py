@@ -70,7 +70,7 @@ def test_other_runtime_settings(tiny_run, tiny_exports, shared_data):
     )
     assert report.passed and report.runtime["threads"] == 2 and report.runtime["xnnpack"] is False
     names = [c.name for c in report.checks]
-    assert "ai-edge-litert, 1 thread, XNNPACK on" in names and "ai-edge-litert, 1 thread, XNNPACK off" in names
+    assert "litert 1t +xnnpack" in names and "litert 1t -xnnpack" in names
 
 
 def test_perturbed_weights_fail_and_name_the_layer(tiny_run, tmp_path, shared_data):

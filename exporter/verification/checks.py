@@ -169,12 +169,16 @@ def reset_check(session: Session, rows: np.ndarray) -> CheckResult:
 
 
 def runtime_checks(session: Session, inputs: np.ndarray, configurations) -> list[CheckResult]:
-    """The values check on ``inputs`` under each other runtime configuration ``(runtime, threads, xnnpack)``."""
+    """The values check on ``inputs`` under each other runtime configuration ``(runtime, threads, xnnpack)``.
+
+    Checks are named ``"<runtime> <threads>t ±xnnpack"``, e.g. ``"litert 2t -xnnpack"``.
+    """
     from rnnx.exporter.runtime.predictor import Predictor
 
     results = []
     for runtime, threads, xnnpack in configurations:
         other = Predictor(session.predictor.model_bytes, threads, runtime, xnnpack)
-        name = f"{runtime}, {threads} thread{'s' if threads > 1 else ''}, XNNPACK {'on' if xnnpack else 'off'}"
+        short = {"ai-edge-litert": "litert", "tflite-runtime": "tflite-rt"}.get(runtime, runtime)
+        name = f"{short} {threads}t {'+' if xnnpack else '-'}xnnpack"
         results.append(values_check(session, name, inputs, predictor=other))
     return results
