@@ -86,7 +86,10 @@ def _unsupported_ops(message: str) -> list[str]:
 
 
 def convert_signatures(
-    functions: Mapping[str, object], input_names: Mapping[str, Sequence[str]], allow_custom_ops: bool = False
+    functions: Mapping[str, object],
+    input_names: Mapping[str, Sequence[str]],
+    allow_custom_ops: bool = False,
+    configure=None,
 ) -> bytes:
     """Convert named ``tf.function``s (one per signature) into one ``.tflite`` flatbuffer.
 
@@ -95,6 +98,7 @@ def convert_signatures(
         input_names: signature key → its input names, in argument order.
         allow_custom_ops: let marked functions through as custom ops (the fused SimpleRNN marker,
             rewritten to a builtin op afterwards; the op census then rejects any custom op left).
+        configure: called with the converter before converting (quantization settings).
 
     Returns:
         The model bytes.
@@ -112,6 +116,8 @@ def convert_signatures(
         converter = tf.lite.TFLiteConverter.from_saved_model(folder, signature_keys=list(signatures))
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         converter.allow_custom_ops = allow_custom_ops
+        if configure is not None:
+            configure(converter)
         try:
             return bytes(converter.convert())
         except Exception as err:  # ConverterError and friends

@@ -1,8 +1,9 @@
 """Child-process entry point of an isolated conversion (``python -m rnnx.exporter.conversion_worker JOB``).
 
 ``JOB`` is a JSON file with ``source`` (model path), ``plan`` (an ``ExportPlan`` as a dict),
-``output`` (where to write the bytes) and ``result`` (where to write ``{"error", "kind"}`` on a
-deliberate failure). A crash of the converter kills only this process; the parent reports it.
+``quantization`` (a ``QuantizationPlan`` as a dict), ``representative`` (a ``.npy`` of calibration
+sequences, or null), ``integer_io``, ``output`` (where to write the bytes) and ``result`` (where
+to write ``{"error", "kind"}`` on a deliberate failure). A crash of the converter kills only this process; the parent reports it.
 """
 
 from __future__ import annotations
@@ -17,12 +18,20 @@ def main(job_path: str) -> int:
     from rnnx.exporter.errors import RnnxError
 
     try:
+        import numpy as np
+
         from rnnx.exporter.export import convert_model
         from rnnx.exporter.loading import load_keras_model
         from rnnx.exporter.planning import ExportPlan
+        from rnnx.exporter.quantization import Quantization, QuantizationPlan
 
         model = load_keras_model(job["source"])
-        data = convert_model(model, ExportPlan.from_dict(job["plan"]))
+        q = job["quantization"]
+        quantization = QuantizationPlan(Quantization(q["mode"]), q["form"], q["reason"])
+        representative = np.load(job["representative"]) if job.get("representative") else None
+        data = convert_model(
+            model, ExportPlan.from_dict(job["plan"]), True, quantization, representative, job.get("integer_io", False)
+        )
     except RnnxError as err:
         Path(job["result"]).write_text(json.dumps({"error": str(err), "kind": type(err).__name__}))
         return 2

@@ -30,8 +30,22 @@ from rnnx.exporter.fileio import atomic_write_bytes
 from rnnx.exporter.loading import check_model_path, file_sha256, load_keras_model
 from rnnx.exporter.lowering import Lowering
 from rnnx.exporter.planning import ExportPlan, plan_export
+from rnnx.exporter.quantization import (
+    REPRESENTATIVE_SEQUENCES,
+    STEPPED_FORM,
+    Quantization,
+    QuantizationPlan,
+    plan_quantization,
+    representative_sequences,
+)
 from rnnx.exporter.runtime.interpreter import signature_outputs
-from rnnx.exporter.runtime.metadata import METADATA_NAME, PROBES_SIGNATURE, SERVING_SIGNATURE, ModelMetadata
+from rnnx.exporter.runtime.metadata import (
+    METADATA_NAME,
+    PROBES_SIGNATURE,
+    SERVING_SIGNATURE,
+    STEP_SIGNATURE,
+    ModelMetadata,
+)
 from rnnx.exporter.runtime.model_file import op_census, with_metadata
 from rnnx.models.text import load_tokenizer as load_tokenizer_file
 from rnnx.models.text.chars import CharTokenizer
@@ -56,6 +70,11 @@ class ExportOptions:
         task: task JSON (``{"kind", "labels", "threshold", "output"}``); default ``task.json``
             beside the model, if any.
         labels: label names for a binary classifier, overriding the task file's.
+        quantize: see :mod:`rnnx.exporter.quantization`.
+        representative_data: calibration rows (``.npy``) or texts, instead of the training data.
+        representative_samples: calibration sequences (default 200).
+        integer_io: integer inputs and outputs for ``int8``/``int16x8``.
+        data: where the training data is (IMDB or corpus), for calibration.
         isolate: convert in a child process (a converter crash becomes a ConversionError).
         timeout_s: limit for the child process.
     """
@@ -68,6 +87,11 @@ class ExportOptions:
     tokenizer: Path | None = None
     task: Path | None = None
     labels: tuple[str, ...] | None = None
+    quantize: Quantization = Quantization.NONE
+    representative_data: Path | None = None
+    representative_samples: int = REPRESENTATIVE_SEQUENCES
+    integer_io: bool = False
+    data: str | None = None
     isolate: bool = True
     timeout_s: float = 3600.0
 
@@ -172,12 +196,28 @@ def plan_for(model, options: ExportOptions, tokenizer: WordTokenizer | None) -> 
     )
 
 
-def convert_model(model, plan: ExportPlan, with_step: bool = True) -> bytes:
+def convert_model(
+    model,
+    plan: ExportPlan,
+    with_step: bool = True,
+    quantization: QuantizationPlan | None = None,
+    representative=None,
+    integer_io: bool = False,
+) -> bytes:
     """Lower, trace and convert ``model`` as ``plan`` says, in this process.
 
-    The file gets the ``serving_default`` signature (whole sequences) and, when ``with_step`` and
-    the model allows it, the ``step`` signature (one time step with explicit states; see
-    :mod:`rnnx.exporter.lowering.stepping`).
+    The file gets the ``serving_default`` signature (whole sequences; with the ``rnnx_probes``
+    signature beside it) and, when ``with_step`` and the model allows it, the ``step`` signature
+    (one time step with explicit states; see :mod:`rnnx.exporter.lowering.stepping`). In the
+    stepped form (see :mod:`rnnx.exporter.quantization`) it gets only ``step``.
+
+    Args:
+        model: the Keras model.
+        plan: its export plan.
+        with_step: add the ``step`` signature when the model allows it.
+        quantization: how to quantize (``None``: not at all).
+        representative: calibration sequences ``[n, T, …]`` for ``int8``/``int16x8``.
+        integer_io: integer inputs and outputs for integer quantization.
 
     Raises:
         UnsupportedModelError: a layer that cannot be lowered.
@@ -186,26 +226,59 @@ def convert_model(model, plan: ExportPlan, with_step: bool = True) -> bytes:
     from rnnx.exporter.conversion import PROBE_PREFIX, convert_signatures, signature_function
     from rnnx.exporter.lowering.keras_layers import ProbeCollector, lower_model
     from rnnx.exporter.lowering.rewrite import finish_fused_ops, split_probe_signature
-    from rnnx.exporter.lowering.stepping import STEP_SIGNATURE, step_function, step_obstacle
+    from rnnx.exporter.lowering.stepping import step_function, step_obstacle
+    from rnnx.exporter.quantization import configure_converter, step_samples
 
-    probes = ProbeCollector()
-    lowered = lower_model(model, plan.lowerings, probes=probes)
-    functions = {SERVING_SIGNATURE: signature_function(lowered, plan.inputs, plan.output_names, probes)}
-    input_names = {SERVING_SIGNATURE: [i.name for i in plan.inputs]}
-    if with_step and step_obstacle(model, plan) is None:
-        functions[STEP_SIGNATURE], input_names[STEP_SIGNATURE], _ = step_function(model, plan)
+    quantization = quantization or QuantizationPlan(Quantization.NONE, "sequence", "not quantized")
+    stepped = quantization.form == STEPPED_FORM
+    functions, input_names, samples = {}, {}, {}
+    if not stepped:
+        probes = ProbeCollector()
+        lowered = lower_model(model, plan.lowerings, probes=probes)
+        functions[SERVING_SIGNATURE] = signature_function(lowered, plan.inputs, plan.output_names, probes)
+        input_names[SERVING_SIGNATURE] = [i.name for i in plan.inputs]
+        if representative is not None:
+            samples[SERVING_SIGNATURE] = [{plan.inputs[0].name: row[None]} for row in representative]
+    if ((with_step and quantization.keeps_step_signature) or stepped) and step_obstacle(model, plan) is None:
+        step, input_names[STEP_SIGNATURE], states = step_function(model, plan)
+        functions[STEP_SIGNATURE] = step
+        if representative is not None:
+            skip = bool(plan.layers) and all(layer.masked for layer in plan.layers)
+            samples[STEP_SIGNATURE] = step_samples(step, states, representative, plan.inputs[0].name, skip_padding=skip)
     fused_rnn = any(layer.lowering is Lowering.FUSED and layer.cell == "rnn" for layer in plan.layers)
-    converted = convert_signatures(functions, input_names, allow_custom_ops=fused_rnn)
+
+    def configure(converter):
+        configure_converter(converter, quantization.mode, samples, integer_io)
+
+    converted = convert_signatures(functions, input_names, allow_custom_ops=fused_rnn, configure=configure)
     return split_probe_signature(finish_fused_ops(converted), SERVING_SIGNATURE, PROBES_SIGNATURE, PROBE_PREFIX)
 
 
-def _convert_isolated(source: Path, plan: ExportPlan, timeout_s: float) -> bytes:
+def _convert_isolated(
+    source: Path, plan: ExportPlan, timeout_s: float, quantization: QuantizationPlan, representative, integer_io: bool
+) -> bytes:
     """Run :func:`convert_model` in a child Python process (``rnnx.exporter.conversion_worker``)."""
+    import numpy as np
+
     with tempfile.TemporaryDirectory(prefix="rnnx-convert-") as folder:
         job = Path(folder) / "job.json"
         out, result = Path(folder) / "model.tflite", Path(folder) / "result.json"
+        rows = None
+        if representative is not None:
+            rows = Path(folder) / "representative.npy"
+            np.save(rows, representative)
         job.write_text(
-            json.dumps({"source": str(source), "plan": plan.to_dict(), "output": str(out), "result": str(result)})
+            json.dumps(
+                {
+                    "source": str(source),
+                    "plan": plan.to_dict(),
+                    "quantization": quantization.to_dict(),
+                    "representative": None if rows is None else str(rows),
+                    "integer_io": integer_io,
+                    "output": str(out),
+                    "result": str(result),
+                }
+            )
         )
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
         try:
@@ -220,9 +293,10 @@ def _convert_isolated(source: Path, plan: ExportPlan, timeout_s: float) -> bytes
             raise ConversionError(f"conversion of {source} ran past {timeout_s:.0f} s and was stopped") from None
         if proc.returncode < 0:
             name = signal.Signals(-proc.returncode).name
+            what = f" with --quantize {quantization.mode.value}" if quantization.mode.value != "none" else ""
             raise ConversionError(
-                f"the TFLite converter crashed ({name}) while converting {source}; the model was not written. "
-                "Try another --lowering, and report the model if it persists"
+                f"the TFLite converter crashed ({name}) while converting {source}{what}; the model was not "
+                "written. Try another --lowering or --quantize, and report the model if it persists"
             )
         if result.exists():
             status = json.loads(result.read_text())
@@ -288,9 +362,9 @@ def selftest_cases(model, plan: ExportPlan, tokenizer, seed: int = 0) -> list[di
 
 
 def _in_model_order(outputs: list[dict], names) -> list[dict]:
-    """Signature outputs sorted as the Keras model returns them (the interpreter sorts by name)."""
+    """The model's outputs among a signature's, sorted as the Keras model returns them (the interpreter sorts by name)."""
     order = {name: i for i, name in enumerate(names)}
-    return sorted(outputs, key=lambda o: order.get(o["name"], len(order)))
+    return sorted((o for o in outputs if o["name"] in order), key=lambda o: order[o["name"]])
 
 
 def explain_export(source: str | Path, options: ExportOptions = ExportOptions()) -> ExportPlan:
@@ -325,31 +399,57 @@ def export_model(source: str | Path, output: str | Path, options: ExportOptions 
         raise InputFileError(f"the output folder {output.parent} does not exist")
     if output.is_dir():
         raise InputFileError(f"{output} is a folder; give a .tflite file name")
-    tokenizer = load_tokenizer(options.tokenizer, source)
-    model = load_keras_model(source)
-    plan = plan_for(model, options, tokenizer)
-    task = load_task(options.task, source, options.labels, plan.output_names)
     from rnnx.exporter.lowering.stepping import step_description
     from rnnx.exporter.tolerances import tolerance_for
 
-    tolerance = tolerance_for([layer.lowering.value for layer in plan.layers])
-    model_bytes = _convert_isolated(source, plan, options.timeout_s) if options.isolate else convert_model(model, plan)
+    tokenizer = load_tokenizer(options.tokenizer, source)
+    model = load_keras_model(source)
+    plan = plan_for(model, options, tokenizer)
+    plan, quantization = plan_quantization(model, plan, options.quantize)
+    task = load_task(options.task, source, options.labels, plan.output_names)
+    representative, representative_source = None, None
+    if quantization.needs_representative_data:
+        representative, representative_source = representative_sequences(
+            options.representative_data, options.data, tokenizer, plan, options.representative_samples
+        )
+    tolerance = tolerance_for([layer.lowering.value for layer in plan.layers], quantization.mode.value)
+    if options.isolate:
+        model_bytes = _convert_isolated(
+            source, plan, options.timeout_s, quantization, representative, options.integer_io
+        )
+    else:
+        model_bytes = convert_model(model, plan, True, quantization, representative, options.integer_io)
     census = op_census(model_bytes, str(output))
     plan.check_census(census)
+    signature = STEP_SIGNATURE if quantization.form == STEPPED_FORM else SERVING_SIGNATURE
     meta = ModelMetadata(
         task=task,
         inputs=[{**i.to_dict(), "kind": "token_ids" if "int" in i.dtype else "features"} for i in plan.inputs],
-        outputs=_in_model_order(signature_outputs(model_bytes, str(output)), plan.output_names),
+        outputs=_in_model_order(signature_outputs(model_bytes, str(output), signature), plan.output_names),
         tokenizer=tokenizer.to_dict() if tokenizer is not None else None,
         lowering={"requested": plan.requested.value, "layers": [layer.to_dict() for layer in plan.layers]},
         op_census=census,
         provenance=provenance(source),
-        step=step_description(model, plan),
+        step=(
+            step_description(model, plan)
+            if quantization.keeps_step_signature
+            else {
+                "signature": None,
+                "reason": f"--quantize {quantization.mode.value} in the sequence form: "
+                "the integer fused LSTM's state is int16 inside the kernel; export with --lowering stepped "
+                "for a streamable integer model",
+            }
+        ),
         selftest={
             "atol": tolerance.atol,
             "rtol": tolerance.rtol,
             "reference": "the Keras model at export time",
             "cases": selftest_cases(model, plan, tokenizer),
+        },
+        quantization={
+            **quantization.to_dict(),
+            "representative": representative_source,
+            "integer_io": options.integer_io,
         },
     )
     final = with_metadata(model_bytes, METADATA_NAME, meta.to_bytes())

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rnnx.exporter.runtime.interpreter import describe_signatures, find_runtime, make_interpreter
 from rnnx.exporter.runtime.metadata import METADATA_NAME, ModelMetadata
-from rnnx.exporter.runtime.model_file import op_census, read_metadata, schema
+from rnnx.exporter.runtime.model_file import op_census, read_metadata, schema, tensor_types
 from rnnx.exporter.runtime.predictor import read_model_file
 
 
@@ -15,8 +15,10 @@ def inspect_model(path: str | Path) -> dict:
     """Describe a ``.tflite`` file.
 
     Returns:
-        ``{"path", "size_bytes", "subgraphs", "signatures", "op_census", "metadata_entries",
-        "rnnx"}``; ``rnnx`` is the parsed rnnx metadata with the vocabulary replaced by its size
+        ``{"path", "size_bytes", "subgraphs", "signatures", "op_census", "tensor_types",
+        "metadata_entries", "rnnx"}`` (``tensor_types``: see
+        :func:`rnnx.exporter.runtime.model_file.tensor_types`; signature tensors carry their
+        scale and zero point when quantized); ``rnnx`` is the parsed rnnx metadata with the vocabulary replaced by its size
         (``None`` for a file not exported by rnnx).
 
     Raises:
@@ -32,8 +34,8 @@ def inspect_model(path: str | Path) -> dict:
         rnnx = asdict(ModelMetadata.from_bytes(entries[METADATA_NAME], str(path)))
         if rnnx.get("tokenizer"):
             tokenizer = dict(rnnx["tokenizer"])
-            entries = tokenizer.pop("vocabulary", None) or tokenizer.pop("chars", None) or []
-            tokenizer["vocabulary_size"] = len(entries)
+            words = tokenizer.pop("vocabulary", None) or tokenizer.pop("chars", None) or []
+            tokenizer["vocabulary_size"] = len(words.split("\n") if isinstance(words, str) else words)
             rnnx["tokenizer"] = tokenizer
     return {
         "path": str(path),
@@ -41,6 +43,7 @@ def inspect_model(path: str | Path) -> dict:
         "subgraphs": model.SubgraphsLength(),
         "signatures": describe_signatures(interpreter),
         "op_census": census,
+        "tensor_types": tensor_types(data, str(path)),
         "metadata_entries": sorted(entries),
         "rnnx": rnnx,
     }

@@ -222,7 +222,10 @@ class LayerFacts:
 
 
 def obstacle(lowering: Lowering, facts: LayerFacts) -> str | None:
-    """Why ``lowering`` cannot compute this layer exactly, or ``None`` if it can."""
+    """Why ``lowering`` cannot compute this layer exactly, or ``None`` if it can.
+
+    (``stepped`` concerns the whole model; :func:`plan_export` checks it there.)
+    """
     from rnnx.exporter.lowering.fused import fused_obstacle
 
     if lowering is Lowering.FUSED:
@@ -369,7 +372,26 @@ def plan_export(
             )
         )
     notes = () if layers else ("the model has no recurrent layers; it is converted as it is",)
-    return ExportPlan(requested, tuple(plans), inputs, outputs, notes)
+    result = ExportPlan(requested, tuple(plans), inputs, outputs, notes)
+    stepped = [layer.name for layer in plans if layer.lowering is Lowering.STEPPED]
+    if stepped:
+        _check_stepped(model, result, stepped)
+    return result
+
+
+def _check_stepped(model, plan: ExportPlan, stepped: list[str]) -> None:
+    """``stepped`` applies to the whole model, and the model must have a step signature."""
+    from rnnx.exporter.lowering.stepping import step_obstacle
+
+    others = [layer.name for layer in plan.layers if layer.lowering is not Lowering.STEPPED]
+    if others:
+        raise UnsupportedModelError(
+            f"the stepped form applies to the whole model (layers {', '.join(stepped)} are stepped, "
+            f"{', '.join(others)} are not); use --lowering stepped without per-layer overrides"
+        )
+    reason = step_obstacle(model, plan)
+    if reason:
+        raise UnsupportedModelError(f"the stepped form needs a step signature and this model has none: {reason}")
 
 
 def _steps(inputs) -> int | None:

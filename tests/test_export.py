@@ -39,7 +39,7 @@ def test_failed_export_leaves_the_old_file_and_no_partial_file(tiny_run, tmp_pat
     out = tmp_path / "model.tflite"
     out.write_bytes(b"previous version")
 
-    def broken(model, plan):
+    def broken(*args, **kwargs):
         raise ConversionError("simulated converter failure")
 
     monkeypatch.setattr(export, "convert_model", broken)

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from rnnx.exporter.cli._common import fail, handles_errors, quiet_tensorflow, require_training_stack, stdout
 from rnnx.exporter.lowering import Lowering
+from rnnx.exporter.quantization import REPRESENTATIVE_SEQUENCES, Quantization
 
 
 def parse_layer_lowerings(values: list[str]) -> dict[str, str]:
@@ -88,6 +89,25 @@ def export_command(
     labels: Annotated[
         Optional[str], typer.Option(help="Label names of a binary classifier, e.g. negative,positive.")
     ] = None,
+    quantize: Annotated[
+        Quantization,
+        typer.Option(help="none, float16 (weights), dynamic (int8 weights), int8 (full integer), int16x8."),
+    ] = Quantization.NONE,
+    representative_data: Annotated[
+        Optional[Path],
+        typer.Option(
+            help="Calibration inputs for int8/int16x8: rows (.npy) or texts; default: the model's training data."
+        ),
+    ] = None,
+    representative_samples: Annotated[
+        int, typer.Option(min=1, help="Calibration sequences for int8/int16x8.")
+    ] = REPRESENTATIVE_SEQUENCES,
+    integer_io: Annotated[
+        bool, typer.Option("--integer-io", help="int8/int16x8: integer inputs and outputs (the predictor converts).")
+    ] = False,
+    data: Annotated[
+        Optional[str], typer.Option(help="Where the training data is (IMDB folder or corpus), for calibration.")
+    ] = None,
     explain: Annotated[
         bool,
         typer.Option("--explain", help="Print the plan (each recurrent layer's lowering and why) without converting."),
@@ -116,6 +136,11 @@ def export_command(
         tokenizer=tokenizer,
         task=task,
         labels=label_names,
+        quantize=quantize,
+        representative_data=representative_data,
+        representative_samples=representative_samples,
+        integer_io=integer_io,
+        data=data,
         isolate=not in_process,
     )
     if explain:
@@ -145,4 +170,10 @@ def export_command(
         return
     stdout.print(plan_table(result.plan))
     stdout.print(census_table(result.op_census))
+    quantization = result.metadata.quantization or {}
+    if quantization.get("mode", "none") != "none":
+        stdout.print(
+            f"quantized {quantization['mode']} ({quantization['form']} form: {quantization['reason']})"
+            + (f"; calibrated on {quantization['representative']}" if quantization.get("representative") else "")
+        )
     stdout.print(f"wrote {result.output} ({result.size_bytes:,} bytes); op census matches the plan")

@@ -13,6 +13,7 @@ import typer
 
 from rnnx.exporter.cli._common import fail, handles_errors, stderr, stdin_is_piped, stdout
 from rnnx.exporter.errors import EXIT_MISMATCH, InputFileError
+from rnnx.models.data.texts import parse_text_lines, read_text_lines
 
 
 def read_texts(path: Path | None, texts: list[str]) -> list[str]:
@@ -26,25 +27,9 @@ def read_texts(path: Path | None, texts: list[str]) -> list[str]:
         path = Path("-")
     if path is None:
         return collected
-    try:
-        lines = sys.stdin.read().splitlines() if str(path) == "-" else path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as err:
-        raise InputFileError(f"cannot read {path}: {getattr(err, 'strerror', None) or err}") from None
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        if line.lstrip().startswith("{"):
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                row = None
-            if isinstance(row, dict):
-                if not isinstance(row.get("text"), str):
-                    raise InputFileError(f"{path}:{number}: a JSON line needs a string 'text' field")
-                collected.append(row["text"])
-                continue
-        collected.append(line)
-    return collected
+    if str(path) == "-":
+        return collected + parse_text_lines(sys.stdin.read().splitlines(), "stdin")
+    return collected + read_text_lines(path)
 
 
 def stream_texts(path: Path | None, texts: list[str]) -> Iterator[str]:

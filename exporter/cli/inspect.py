@@ -28,13 +28,23 @@ def inspect_command(
         return
     stdout.print(f"{info['path']}: {info['size_bytes']:,} bytes, {info['subgraphs']} subgraph(s)")
     table = Table(title="signatures", title_justify="left")
-    for column in ("signature", "side", "name", "dtype", "shape"):
+    for column in ("signature", "side", "name", "dtype", "shape", "quantization"):
         table.add_column(column)
     for key, sides in info["signatures"].items():
         for side in ("inputs", "outputs"):
             for tensor in sides[side]:
-                table.add_row(key, side[:-1], tensor["name"], tensor["dtype"], str(tensor["shape"]))
+                q = tensor["quantization"]
+                params = f"{q['scale']:.6g}, {q['zero_point']}" if q else ""
+                table.add_row(key, side[:-1], tensor["name"], tensor["dtype"], str(tensor["shape"]), params)
     stdout.print(table)
+    types = Table(title="tensor types", title_justify="left")
+    for column in ("type", "tensors", "constants", "quantized", "constant bytes"):
+        types.add_column(column, justify="left" if column == "type" else "right")
+    for name, entry in info["tensor_types"].items():
+        types.add_row(
+            name, str(entry["tensors"]), str(entry["constants"]), str(entry["quantized"]), f"{entry['bytes']:,}"
+        )
+    stdout.print(types)
     census = Table(title="op census", title_justify="left")
     census.add_column("op")
     census.add_column("count", justify="right")
@@ -71,6 +81,16 @@ def inspect_command(
         or "none"
     )
     stdout.print(f"lowering: {layers}")
+    quantization = meta.get("quantization") or {}
+    if quantization.get("mode", "none") != "none":
+        stdout.print(
+            f"quantization: {quantization['mode']} ({quantization['form']} form"
+            + (f"; calibrated on {quantization['representative']}" if quantization.get("representative") else "")
+            + ("; integer inputs and outputs" if quantization.get("integer_io") else "")
+            + ")"
+        )
+    else:
+        stdout.print("quantization: none (float32)")
     prov = meta["provenance"]
     stdout.print(
         f"provenance: rnnx {prov['rnnx']}, TensorFlow {prov['tensorflow']}, Keras {prov['keras']}, "

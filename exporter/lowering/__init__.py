@@ -23,6 +23,7 @@ class Lowering(str, Enum):
     FUSED = "fused"
     UNROLLED = "unrolled"
     LOOP = "loop"
+    STEPPED = "stepped"
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,13 @@ def _entries() -> list[LoweringInfo]:
             False,
             {cell: {"WHILE": 1} for cell in every_cell},
             "one WHILE op per layer direction; any sequence length",
+        ),
+        LoweringInfo(
+            Lowering.STEPPED,
+            run_loop,  # the whole-sequence graph is not exported; the step signature carries the model
+            False,
+            {cell: {} for cell in every_cell},
+            "only the step signature: one time step per invocation, the caller loops (the whole model)",
         ),
     ]
 

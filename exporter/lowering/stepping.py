@@ -132,11 +132,20 @@ def state_tensors(model, plan: ExportPlan) -> list[StateTensor]:
 
 
 def step_description(model, plan: ExportPlan) -> dict:
-    """The ``step`` entry of the rnnx metadata: the state tensors, or why there is no step signature."""
+    """The ``step`` entry of the rnnx metadata: the state tensors, or why there is no step signature.
+
+    ``skips_padding`` is true when every recurrent layer receives a mask: a padding token then
+    leaves every state and the output as they were, so a caller may skip it (which spares a
+    quantized model requantizing its state at every padding step).
+    """
     obstacle = step_obstacle(model, plan)
     if obstacle:
         return {"signature": None, "reason": obstacle}
-    return {"signature": STEP_SIGNATURE, "states": [s.to_dict() for s in state_tensors(model, plan)]}
+    return {
+        "signature": STEP_SIGNATURE,
+        "states": [s.to_dict() for s in state_tensors(model, plan)],
+        "skips_padding": all(layer.masked for layer in plan.layers),
+    }
 
 
 def step_function(model, plan: ExportPlan):

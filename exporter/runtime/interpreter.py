@@ -106,8 +106,10 @@ def make_interpreter(
 def describe_signatures(interpreter) -> dict[str, dict[str, list[dict]]]:
     """Every signature's inputs and outputs: ``{key: {"inputs": [...], "outputs": [...]}}``.
 
-    Each tensor is ``{"name", "dtype", "shape"}``, with ``-1`` in ``shape`` (from
-    ``shape_signature``) for a dynamic dimension shown as ``None``.
+    Each tensor is ``{"name", "dtype", "shape", "quantization"}``, with ``-1`` in ``shape`` (from
+    ``shape_signature``) for a dynamic dimension shown as ``None``; ``quantization`` is
+    ``{"scale", "zero_point"}`` for an integer-quantized tensor (real = scale · (q − zero_point))
+    and ``None`` otherwise.
     """
     described = {}
     for key in interpreter.get_signature_list():
@@ -119,11 +121,19 @@ def describe_signatures(interpreter) -> dict[str, dict[str, list[dict]]]:
                     "name": name,
                     "dtype": _dtype_name(d["dtype"]),
                     "shape": [None if int(n) < 0 else int(n) for n in d.get("shape_signature", d["shape"])],
+                    "quantization": _quantization(d),
                 }
                 for name, d in details.items()
             ]
         described[key] = entry
     return described
+
+
+def _quantization(details: dict) -> dict | None:
+    scale, zero_point = details.get("quantization", (0.0, 0))
+    if not scale:
+        return None
+    return {"scale": float(scale), "zero_point": int(zero_point)}
 
 
 def _dtype_name(dtype) -> str:

@@ -156,3 +156,41 @@ def has_variable_tensors(model_bytes: bytes, source: str = "model") -> bool:
             if graph.Tensors(t).IsVariable():
                 return True
     return False
+
+
+def tensor_types(model_bytes: bytes, source: str = "model") -> dict[str, dict[str, int]]:
+    """Tensors per type over every subgraph: ``{type: {"tensors", "constants", "quantized", "bytes"}}``.
+
+    ``constants`` have data in the file (weights), ``quantized`` carry a scale (integer
+    quantization), ``bytes`` is the size of the constants' data. Types are the schema's names
+    (``FLOAT32``, ``INT8``, ``INT16``, ``FLOAT16`` …).
+
+    Raises:
+        InputFileError: if the bytes are not a readable TFLite model.
+    """
+    fb = schema()
+    model = _root(model_bytes, source)
+    names = {value: name for name, value in vars(fb.TensorType).items() if not name.startswith("_")}
+    sizes = {}
+    for b in range(model.BuffersLength()):
+        sizes[b] = model.Buffers(b).DataLength()
+    counts: dict[str, dict[str, int]] = {}
+    seen = set()
+    for g in range(model.SubgraphsLength()):
+        graph = model.Subgraphs(g)
+        for t in range(graph.TensorsLength()):
+            tensor = graph.Tensors(t)
+            entry = counts.setdefault(
+                names.get(tensor.Type(), str(tensor.Type())), {"tensors": 0, "constants": 0, "quantized": 0, "bytes": 0}
+            )
+            entry["tensors"] += 1
+            size = sizes.get(tensor.Buffer(), 0)
+            if size:
+                entry["constants"] += 1
+                if tensor.Buffer() not in seen:  # a buffer shared between subgraphs counts once
+                    seen.add(tensor.Buffer())
+                    entry["bytes"] += size
+            quantization = tensor.Quantization()
+            if quantization is not None and quantization.ScaleLength() > 0:
+                entry["quantized"] += 1
+    return dict(sorted(counts.items()))

@@ -19,8 +19,9 @@ import numpy as np
 
 from rnnx.exporter.errors import InputFileError, InvalidInputError
 from rnnx.exporter.runtime.interpreter import Runtime, find_runtime, make_interpreter
-from rnnx.exporter.runtime.metadata import METADATA_NAME, SERVING_SIGNATURE, ModelMetadata
+from rnnx.exporter.runtime.metadata import METADATA_NAME, SERVING_SIGNATURE, STEP_SIGNATURE, ModelMetadata
 from rnnx.exporter.runtime.model_file import has_variable_tensors, read_metadata
+from rnnx.exporter.runtime.quantized_io import from_output, to_input
 from rnnx.exporter.runtime.streaming import Stream
 from rnnx.models.text import tokenizer_from_dict
 from rnnx.models.text.chars import CharTokenizer
@@ -110,12 +111,30 @@ class Predictor:
         self.xnnpack = xnnpack
         self._interpreter = make_interpreter(self.model_bytes, self.runtime, num_threads, self.source, xnnpack)
         signatures = self._interpreter.get_signature_list()
+        self.stepped = self.metadata.stepped
+        self._other_runners: dict = {}
+        self._stateful = has_variable_tensors(self.model_bytes, self.source)
+        if self.stepped:
+            if STEP_SIGNATURE not in signatures:
+                raise InputFileError(f"{self.source} is stepped but has no '{STEP_SIGNATURE}' signature; re-export it")
+            self._runner = None
+            self._input_details = {
+                spec["name"]: {
+                    "shape": [d if d is not None else 1 for d in spec["shape"]],
+                    "shape_signature": [d if d is not None else -1 for d in spec["shape"]],
+                    "dtype": np.dtype(spec["dtype"]),
+                    "quantization": (0.0, 0),
+                }
+                for spec in self.metadata.inputs
+            }
+            self._output_details: dict = {}
+            self._stream: Stream | None = None
+            return
         if SERVING_SIGNATURE not in signatures:
             raise InputFileError(f"{self.source} has no '{SERVING_SIGNATURE}' signature; re-export it with rnnx")
         self._runner = self._interpreter.get_signature_runner(SERVING_SIGNATURE)
-        self._other_runners: dict = {}
         self._input_details = self._runner.get_input_details()
-        self._stateful = has_variable_tensors(self.model_bytes, self.source)
+        self._output_details = self._runner.get_output_details()
 
     @property
     def input_names(self) -> list[str]:
@@ -146,6 +165,8 @@ class Predictor:
         Raises:
             InvalidInputError: a missing input, or one of the wrong shape.
         """
+        if self.stepped and signature in (None, SERVING_SIGNATURE):
+            return self._run_stepped(inputs)
         feed = {}
         for name, detail in self._input_details.items():
             if name not in inputs:
@@ -158,10 +179,44 @@ class Predictor:
                 raise InvalidInputError(
                     f"input '{name}' must have shape {shown} ({np.dtype(detail['dtype']).name}), got {list(value.shape)}"
                 )
-            feed[name] = value.astype(detail["dtype"], copy=False)
+            feed[name] = to_input(value, detail)
         if self._stateful:
             self._interpreter.reset_all_variables()
-        return self._signature_runner(signature)(**feed)
+        runner = self._signature_runner(signature)
+        details = self._output_details if runner is self._runner else runner.get_output_details()
+        return {name: from_output(value, details[name]) for name, value in runner(**feed).items()}
+
+    def _run_stepped(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """A whole-sequence run of a stepped file: every row through the step signature from the zero state.
+
+        An output with a time axis in the step (``[B, 1, …]``) is stacked over the steps; any
+        other output is the last step's.
+        """
+        arrays = {name: np.asarray(inputs[name]) for name in self._input_details if name in inputs}
+        missing = [name for name in self._input_details if name not in arrays]
+        if missing:
+            raise InvalidInputError(f"missing input '{missing[0]}'; the model takes {', '.join(self._input_details)}")
+        if self._stream is None:
+            self._stream = self.stream()
+        stream = self._stream
+        first = next(iter(arrays.values()))
+        rows, steps = first.shape[0], first.shape[1]
+        skip = bool((self.metadata.step or {}).get("skips_padding")) and len(arrays) == 1 and first.ndim == 2
+        results: dict[str, list] = {}
+        for row in range(rows):
+            stream.reset()
+            per_step, previous = [], None
+            for t in range(steps):
+                if skip and int(first[row, t]) == 0 and previous is not None:
+                    per_step.append(previous)  # masked padding: states and output unchanged
+                    continue
+                previous = stream.push({n: a[row : row + 1, t : t + 1] for n, a in arrays.items()})
+                per_step.append(previous)
+            for name in per_step[0]:
+                values = [p[name] for p in per_step]
+                stacked = np.concatenate(values, axis=1) if values[0].ndim >= 3 else values[-1]
+                results.setdefault(name, []).append(stacked)
+        return {name: np.concatenate(parts, axis=0) for name, parts in results.items()}
 
     def _signature_runner(self, signature: str | None):
         if signature is None or signature == SERVING_SIGNATURE:

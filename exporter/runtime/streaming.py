@@ -21,6 +21,7 @@ import numpy as np
 
 from rnnx.exporter.errors import InputFileError, InvalidInputError
 from rnnx.exporter.runtime.metadata import STEP_SIGNATURE
+from rnnx.exporter.runtime.quantized_io import from_output, is_quantized, to_input
 
 
 class Stream:
@@ -44,6 +45,8 @@ class Stream:
         self._states = [(s["input"], s["output"]) for s in step["states"]]
         self._runner = interpreter.get_signature_runner(STEP_SIGNATURE)
         details = self._runner.get_input_details()
+        self._in_details = details
+        self._out_details = self._runner.get_output_details()
         state_inputs = {name for name, _ in self._states}
         self.input_names = [name for name in details if name not in state_inputs]
         self._shapes = {name: tuple(int(d) for d in detail["shape"]) for name, detail in details.items()}
@@ -71,8 +74,12 @@ class Stream:
         except (AttributeError, TypeError, ValueError, RuntimeError):
             self._in = self._out = None
             return False
-        self._pairs = [(self._in[state_in], self._out[state_out]) for state_in, state_out in self._states]
-        self._results = [(name, self._out[name]) for name in self.output_names]
+        self._pairs = []
+        for state_in, state_out in self._states:
+            a, b = self._in_details[state_in], self._out_details[state_out]
+            same = a.get("quantization") == b.get("quantization") and a["dtype"] == b["dtype"]
+            self._pairs.append((self._in[state_in], self._out[state_out], None if same else (a, b)))
+        self._results = [(name, self._out[name], self._out_details[name]) for name in self.output_names]
         return True
 
     def reset(self) -> None:
@@ -80,14 +87,14 @@ class Stream:
         for name, _ in self._states:
             self._values[name].fill(0.0)
             if self._in is not None:
-                self._in[name].fill(0.0)
+                self._in[name][...] = to_input(np.zeros(self._in[name].shape, np.float32), self._in_details[name])
         self.steps = 0
 
     @property
     def state(self) -> dict[str, np.ndarray]:
-        """A copy of the current states, by input name (``<layer>_hidden`` …)."""
+        """A copy of the current states (real values), by input name (``<layer>_hidden`` …)."""
         if self._fast:
-            return {name: np.array(self._in[name]) for name, _ in self._states}
+            return {name: from_output(np.array(self._in[name]), self._in_details[name]) for name, _ in self._states}
         return {name: value.copy() for name, value in self._values.items()}
 
     def push(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -104,7 +111,9 @@ class Stream:
         for name in self.input_names:
             if name not in inputs:
                 raise InvalidInputError(f"missing step input '{name}'")
-            value = np.asarray(inputs[name], dtype=self._dtypes[name])
+            value = np.asarray(inputs[name])
+            if not (is_quantized(self._in_details[name]) and np.issubdtype(value.dtype, np.floating)):
+                value = value.astype(self._dtypes[name], copy=False)  # real values are quantized below
             if value.size != self._sizes[name]:
                 raise InvalidInputError(
                     f"step input '{name}' must have shape {list(self._shapes[name])}, got {list(value.shape)}"
@@ -113,13 +122,15 @@ class Stream:
         started = time.perf_counter()
         if self._fast:
             for name, value in feed.items():
-                self._in[name][...] = value
+                self._in[name][...] = to_input(value, self._in_details[name])
             result = self._invoke_in_place()
         else:
-            outputs = self._runner(**feed, **self._values)
+            feed = {name: to_input(value, self._in_details[name]) for name, value in feed.items()}
+            states = {name: to_input(value, self._in_details[name]) for name, value in self._values.items()}
+            outputs = self._runner(**feed, **states)
             for state_in, state_out in self._states:
-                self._values[state_in] = outputs[state_out]
-            result = {name: outputs[name] for name in self.output_names}
+                self._values[state_in] = from_output(outputs[state_out], self._out_details[state_out])
+            result = {name: from_output(outputs[name], self._out_details[name]) for name in self.output_names}
         self.seconds += time.perf_counter() - started
         self.steps += 1
         self.total_steps += 1
@@ -128,9 +139,15 @@ class Stream:
     def _invoke_in_place(self) -> dict[str, np.ndarray]:
         """Invoke the step, carry the new states over to the inputs, copy the outputs out."""
         self._invoke()
-        for state_in, state_out in self._pairs:
-            np.copyto(state_in, state_out)
-        return {name: view.copy() for name, view in self._results}
+        for state_in, state_out, requantize in self._pairs:
+            if requantize is None:
+                np.copyto(state_in, state_out)
+            else:
+                state_in[...] = to_input(from_output(state_out, requantize[1]), requantize[0])
+        return {
+            name: from_output(view, detail) if is_quantized(detail) else view.copy()
+            for name, view, detail in self._results
+        }
 
     def push_token(self, token_id: int) -> dict[str, np.ndarray]:
         """Feed one token id (models with a single token input); the hot path of streaming."""

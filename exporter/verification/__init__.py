@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from rnnx.exporter.errors import InvalidInputError
-from rnnx.exporter.tolerances import Tolerance, tolerance_for
+from rnnx.exporter.tolerances import tolerance_for
 from rnnx.exporter.verification.checks import (
     Session,
     back_to_back_check,
@@ -193,12 +193,16 @@ def verify_model(
     model = load_keras_model(keras_path)
     meta = predictor.metadata
     lowerings = [layer["lowering"] for layer in meta.lowering.get("layers", [])]
-    table = tolerance_for(lowerings)
+    quantization = (meta.quantization or {}).get("mode", "none")
+    table = tolerance_for(lowerings, quantization)
     tolerance = table
     if atol is not None or rtol is not None:
         given = " and ".join(name for name, value in (("--atol", atol), ("--rtol", rtol)) if value is not None)
-        tolerance = Tolerance(
-            table.atol if atol is None else atol, table.rtol if rtol is None else rtol, f"given with {given}"
+        tolerance = replace(
+            table,
+            atol=table.atol if atol is None else atol,
+            rtol=table.rtol if rtol is None else rtol,
+            reason=f"given with {given}",
         )
     session = Session(predictor, model, tolerance, seed)
     rng = np.random.default_rng(seed)
@@ -228,7 +232,7 @@ def verify_model(
     token_input = meta.input_spec().get("kind") == "token_ids"
     step_signature = (meta.step or {}).get("signature")
     has_step = step_signature is not None and step_signature in predictor.signatures
-    if step_samples > 0 and has_step and token_input:
+    if step_samples > 0 and has_step and token_input and not predictor.stepped:
         checks.append(step_check(session, probe_rows[:step_samples]))
     if state_samples > 0:
         rows = probe_rows[:state_samples]
@@ -251,7 +255,7 @@ def verify_model(
     source = (
         "command line"
         if atol is not None or rtol is not None
-        else f"table ({', '.join(sorted(set(lowerings))) or 'none'}, float32)"
+        else f"table ({', '.join(sorted(set(lowerings))) or 'none'}, {'float32' if quantization == 'none' else quantization})"
     )
     return VerifyReport(
         reference=str(keras_path),

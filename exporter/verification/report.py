@@ -187,7 +187,7 @@ def judge(name: str, kind: str, compared: Compared, tolerance: Tolerance, seed: 
                 metric = "perplexity"
                 ref_metric = perplexity(first_ref, compared.targets)
                 conv_metric = perplexity(first_conv, compared.targets)
-    passed = all(m.within for m in metrics) and (agreement is None or agreement == 1.0)
+    passed = all(m.within for m in metrics) and (agreement is None or agreement >= tolerance.min_agreement)
     rows = len(next(iter(compared.outputs.values()))[0]) if compared.outputs else 0
     return CheckResult(
         name, kind, rows, seed, metrics, agreement, metric, ref_metric, conv_metric, passed, compared=compared, **extra
@@ -233,6 +233,8 @@ class VerifyReport:
             "tolerance": {
                 "atol": self.tolerance.atol,
                 "rtol": self.tolerance.rtol,
+                "statistic": self.tolerance.statistic,
+                "min_agreement": self.tolerance.min_agreement,
                 "reason": self.tolerance.reason,
                 "source": self.tolerance_source,
             },
@@ -261,7 +263,13 @@ class VerifyReport:
                 reference=data["reference"],
                 converted=data["converted"],
                 runtime=data["runtime"],
-                tolerance=Tolerance(tolerance["atol"], tolerance["rtol"], tolerance["reason"]),
+                tolerance=Tolerance(
+                    tolerance["atol"],
+                    tolerance["rtol"],
+                    tolerance["reason"],
+                    tolerance.get("statistic", "max"),
+                    tolerance.get("min_agreement", 1.0),
+                ),
                 tolerance_source=tolerance["source"],
                 checks=tuple(CheckResult.from_dict(c) for c in data["checks"]),
                 seed=data["seed"],
@@ -278,10 +286,11 @@ def recheck(report: VerifyReport, atol: float | None = None, rtol: float | None 
     Every check that kept its compared arrays is recomputed; the others (a check that only
     records a note) keep their verdict.
     """
-    tolerance = Tolerance(
-        report.tolerance.atol if atol is None else atol,
-        report.tolerance.rtol if rtol is None else rtol,
-        report.tolerance.reason if atol is None and rtol is None else "given to --recheck",
+    tolerance = replace(
+        report.tolerance,
+        atol=report.tolerance.atol if atol is None else atol,
+        rtol=report.tolerance.rtol if rtol is None else rtol,
+        reason=report.tolerance.reason if atol is None and rtol is None else "given to --recheck",
     )
     checks = []
     for check in report.checks:

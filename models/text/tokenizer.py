@@ -37,7 +37,8 @@ PADDINGS = ("pre", "post")
 PAD_INDEX = 0
 OOV_INDEX = 1
 TOKENIZER_TYPE = "rnnx.word_tokenizer"
-TOKENIZER_VERSION = 1
+TOKENIZER_VERSION = 2  # 2: the vocabulary as one newline-separated string (1: a JSON list)
+READ_VERSIONS = (1, 2)
 
 _TOKEN_PATTERN = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 _HTML_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
@@ -100,6 +101,8 @@ class WordTokenizer:
         index = {word: i + 2 for i, word in enumerate(words)}
         if len(index) != len(words) or "" in index:
             raise ValueError("the vocabulary has empty or duplicated words")
+        if any(any(c.isspace() for c in word) for word in words):
+            raise ValueError("vocabulary words cannot contain whitespace (the tokenizer splits on it)")
         self._words = words
         self._index = index
         self.max_tokens = int(max_tokens)
@@ -189,7 +192,7 @@ class WordTokenizer:
             "truncating": "pre",
             "num_words": self.num_words,
             "max_tokens": self.max_tokens,
-            "vocabulary": self._words,
+            "vocabulary": "\n".join(self._words),  # smaller than a JSON list, compressed or not
         }
 
     @classmethod
@@ -202,13 +205,16 @@ class WordTokenizer:
         """
         if not isinstance(data, dict) or data.get("type") != TOKENIZER_TYPE:
             raise ValueError("not an rnnx word tokenizer (missing type 'rnnx.word_tokenizer')")
-        if data.get("version") != TOKENIZER_VERSION:
-            raise ValueError(f"unsupported tokenizer version {data.get('version')!r}")
+        if data.get("version") not in READ_VERSIONS:
+            raise ValueError(f"unsupported tokenizer version {data.get('version')!r}; upgrade rnnx")
         if data.get("token_pattern") != _TOKEN_PATTERN.pattern:
             raise ValueError("the tokenizer was written with another token pattern; re-export it")
         try:
+            vocabulary = data["vocabulary"]
+            if isinstance(vocabulary, str):
+                vocabulary = vocabulary.split("\n") if vocabulary else []
             return cls(
-                data["vocabulary"],
+                vocabulary,
                 max_tokens=data["max_tokens"],
                 num_words=data["num_words"],
                 padding=data.get("padding", "pre"),
