@@ -154,6 +154,12 @@ def load_task(explicit: Path | None, model_path: Path, labels: tuple[str, ...] |
             raise InputFileError(f"{path}: not a task JSON file ({err})") from None
     if labels is not None:
         task.update(kind="binary_classification", labels=list(labels))
+    if task["kind"] == "multiclass_classification":
+        if not task.get("labels") or len(task["labels"]) < 2:
+            raise InputFileError(f"a multi-class classifier needs two or more labels, got {task.get('labels')!r}")
+        task["output"] = task.get("output") or output_names[0]
+        if task["output"] not in output_names:
+            raise InputFileError(f"task output '{task['output']}' is not a model output ({', '.join(output_names)})")
     if task["kind"] == "binary_classification":
         if not task.get("labels") or len(task["labels"]) != 2:
             raise InputFileError(f"a binary classifier needs exactly two labels, got {task.get('labels')!r}")

@@ -58,10 +58,46 @@ def load_keras_model(path: str | Path):
     import rnnx.models.scratch.cells  # noqa: F401  (registers rnnx's own serializable layers and cells)
 
     try:
-        return keras.models.load_model(path, compile=False)
+        model = keras.models.load_model(path, compile=False)
     except Exception as err:  # Keras raises many types for unreadable files and unknown layers
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise InputFileError(f"cannot load {path} as a Keras model: {first}") from None
+    return as_float32(model)
+
+
+def as_float32(model):
+    """``model`` itself when every layer computes in float32, else a float32 copy with the same weights.
+
+    A model trained with mixed precision (``mixed_float16``: float32 variables, float16 compute)
+    is rebuilt with every layer's dtype policy set to float32, so it exports exactly as a model
+    trained in float32 would: the variables are float32 already, only the compute dtype changes.
+    """
+    import keras
+
+    if all(getattr(layer, "compute_dtype", "float32") in ("float32", None) for layer in _all_layers(model)):
+        return model
+
+    def float32_config(value):
+        if isinstance(value, dict):
+            if value.get("class_name") == "DTypePolicy" or value.get("class_name") == "Policy":
+                return "float32"
+            return {key: float32_config(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [float32_config(item) for item in value]
+        return value
+
+    config = float32_config(keras.saving.serialize_keras_object(model))
+    rebuilt = keras.saving.deserialize_keras_object(config)
+    rebuilt.set_weights(model.get_weights())
+    return rebuilt
+
+
+def _all_layers(model) -> list:
+    layers = []
+    for layer in getattr(model, "layers", []):
+        layers.append(layer)
+        layers.extend(_all_layers(layer))
+    return layers
 
 
 def file_sha256(path: str | Path) -> str:

@@ -187,6 +187,8 @@ def test_train_writes_everything_and_says_which_device(shared_data, tmp_path):
     assert metrics["data"] == {"source": str(shared_data), "train": 108, "validation": 12, "test": 40}
     assert metrics["epochs_run"] == 1 and 0.0 <= metrics["test"]["accuracy"] <= 1.0
     assert metrics["config"]["max_tokens"] == 16 and metrics["config"]["units"] == [4, 3]
+    assert [v["layer"] for v in metrics["cudnn"]] == ["gru_1", "gru_2"]  # the report, per layer
+    assert "cuDNN: gru_1 (GRU): " in result.output
     assert (out / "training_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     bad = invoke("train", "sentiment", "--data", tmp_path / "nothing-here", "--output", out)
     assert bad.exit_code == 2 and "does not exist" in error_line(bad)

@@ -94,6 +94,63 @@ def run_stream(predictor, texts: Iterable[str], json_output: bool, timing: bool)
         )
 
 
+def run_sequences(predictor, model: Path, input_file, texts, json_output: bool, stream: bool, timing: bool) -> None:
+    """Classify (or stream, step by step) the numeric sequences of ``input_file`` with a feature model."""
+    from rnnx.exporter.runtime.sequences import read_sequences
+
+    if texts:
+        raise fail(f"{model} takes numeric sequences, not texts; give --input FILE (.npy, .csv, .jsonl)")
+    if input_file is None:
+        raise fail(f"{model} takes numeric sequences; give --input FILE (.npy, .csv or .jsonl)")
+    sequences = read_sequences(input_file)
+    if stream:
+        run_sequence_stream(predictor, sequences, json_output, timing)
+        return
+    results = predictor.classify_sequences(sequences)
+    labels = predictor.metadata.task.get("labels") or []
+    if json_output:
+        rows = [
+            {
+                "sequence": i,
+                "steps": len(seq),
+                "label": r.label,
+                "probability": r.probability,
+                **({"probabilities": dict(zip(labels, r.probabilities))} if r.probabilities else {}),
+            }
+            for i, (seq, r) in enumerate(zip(sequences, results), start=1)
+        ]
+        stdout.print_json(json.dumps({"model": str(model), "predictions": rows}))
+        return
+    for i, (seq, r) in enumerate(zip(sequences, results), start=1):
+        stdout.print(f"{r.probability:.4f}  {r.label:<18}  sequence {i} ({len(seq)} steps)")
+
+
+def run_sequence_stream(predictor, sequences, json_output: bool, timing: bool) -> None:
+    """Push each numeric sequence step by step through the step signature; print the running class."""
+    stream = predictor.stream()
+    task = predictor.metadata.task
+    output = task.get("output") or stream.output_names[0]
+    labels = task.get("labels") or []
+    name = stream.input_names[0]
+    for number, sequence in enumerate(sequences, start=1):
+        stream.reset()
+        for step, values in enumerate(sequence, start=1):
+            scores = np.asarray(stream.push({name: values[None, None, :]})[output], np.float64).reshape(-1)
+            best = int(scores.argmax())
+            label = labels[best] if best < len(labels) else str(best)
+            if json_output:
+                print(
+                    json.dumps({"sequence": number, "step": step, "label": label, "probability": float(scores[best])})
+                )
+            else:
+                print(f"{number:>3} {step:>4}  {label:<18} {scores[best]:.4f}", flush=True)
+    if timing:
+        stderr.print(
+            f"stream: {stream.total_steps} steps, {stream.microseconds_per_step:.1f} µs per step "
+            f"(interpreter and tensor I/O, {predictor.runtime.describe()}, {predictor.num_threads} thread(s))"
+        )
+
+
 @handles_errors
 def infer_command(
     model: Annotated[Path, typer.Argument(help="An rnnx-exported .tflite file.")],
@@ -101,7 +158,10 @@ def infer_command(
     input_file: Annotated[
         Optional[Path],
         typer.Option(
-            "--input", "-i", help="File of texts: one per line, or JSON Lines with a 'text' field; '-' for stdin."
+            "--input",
+            "-i",
+            help="File of texts: one per line, or JSON Lines with a 'text' field; '-' for stdin. For a model of "
+            "numeric sequences: .npy [n, T, channels], .csv (one sequence, a row per step), or .jsonl.",
         ),
     ] = None,
     threads: Annotated[int, typer.Option(min=1, help="Interpreter threads.")] = 1,
@@ -164,14 +224,16 @@ def infer_command(
 
     if timing and not stream:
         raise fail("--timing goes with --stream")
+    predictor = Predictor(model, num_threads=threads)
+    if predictor.takes_features:
+        run_sequences(predictor, model, input_file, text or [], json_output, stream, timing)
+        return
     if stream:
-        predictor = Predictor(model, num_threads=threads)
         run_stream(predictor, stream_texts(input_file, text or []), json_output, timing)
         return
     texts = read_texts(input_file, text or [])
     if not texts:
         raise fail("nothing to classify; give --text, --input FILE, or pipe texts on stdin")
-    predictor = Predictor(model, num_threads=threads)
     results = predictor.classify(texts)
     if json_output:
         rows = [{"text": t, "probability": r.probability, "label": r.label} for t, r in zip(texts, results)]

@@ -183,3 +183,96 @@ def charlm(
         f"perplexity {final['perplexity']:.2f} (held-out {final['heldout_perplexity']:.2f}); "
         f"wrote {result.output_dir}/: model.keras, tokenizer.json, task.json, metrics.json, training_curve.png"
     )
+
+
+class SensorDatasetName(str, Enum):
+    basic_motions = "basic_motions"
+    japanese_vowels = "japanese_vowels"
+    hapt = "hapt"
+
+
+class SensorCell(str, Enum):
+    gru = "gru"
+    lstm = "lstm"
+
+
+class Strategy(str, Enum):
+    none = "none"
+    mirrored = "mirrored"
+    multiworker = "multiworker"
+
+
+@app.command("sensors")
+@handles_errors
+def sensors(
+    dataset: Annotated[
+        SensorDatasetName,
+        typer.Option(help="basic_motions (4 activities), japanese_vowels (9 speakers), hapt (12 activities)."),
+    ] = SensorDatasetName.basic_motions,
+    data: Annotated[
+        Optional[str],
+        typer.Option(help="Folder with the dataset's .npz (or the file). Default: $RNNX_DATA, ./data, ../shared/data."),
+    ] = None,
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output", "-o", help="Folder for model.keras, task.json, metrics.json, curve, checkpoints, logs."
+        ),
+    ] = Path("runs/sensors"),
+    cell: Annotated[SensorCell, typer.Option(help="Recurrent cell of every layer.")] = SensorCell.gru,
+    units: Annotated[str, typer.Option(help="Widths of the stacked recurrent layers (per direction).")] = "32,16",
+    bidirectional: Annotated[bool, typer.Option(help="Bidirectional recurrent layers.")] = False,
+    epochs: Annotated[int, typer.Option(min=1, help="Maximum epochs (early stopping may end sooner).")] = 150,
+    batch_size: Annotated[int, typer.Option(min=1, help="Minibatch size per replica.")] = 16,
+    learning_rate: Annotated[
+        float, typer.Option(min=0.0, help="Adam learning rate of one replica (scaled by the replicas).")
+    ] = 3e-3,
+    validation_fraction: Annotated[
+        float, typer.Option(min=0.01, max=0.5, help="Share of each class held out for validation.")
+    ] = 0.2,
+    patience: Annotated[int, typer.Option(min=0, help="Epochs without a lower validation loss before stopping.")] = 25,
+    max_samples: Annotated[Optional[int], typer.Option(min=4, help="Use at most this many training sequences.")] = None,
+    strategy: Annotated[
+        Strategy,
+        typer.Option(help="none, mirrored (the GPUs of this host), multiworker (hosts listed in TF_CONFIG)."),
+    ] = Strategy.none,
+    cpu_devices: Annotated[
+        Optional[int],
+        typer.Option(
+            min=2, help="Split the CPU into this many logical devices (try --strategy mirrored without GPUs)."
+        ),
+    ] = None,
+    mixed_precision: Annotated[
+        bool, typer.Option(help="float16 compute with float32 variables (for GPUs with tensor cores).")
+    ] = False,
+    resume: Annotated[bool, typer.Option(help="Continue from the checkpoint in the output folder.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed for the split, initialisation and dropout.")] = 0,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar per epoch.")] = True,
+) -> None:
+    """Train a GRU/LSTM classifier of sensor or speech sequences (float inputs, no embedding)."""
+    require_training_stack("train")
+    quiet_tensorflow()
+    from rnnx.models.training.sensors import SensorTrainConfig, train_sensors
+
+    config = SensorTrainConfig(
+        dataset=dataset.value,
+        cell=cell.value,
+        units=parse_units(units),
+        bidirectional=bidirectional,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        validation_fraction=validation_fraction,
+        patience=patience,
+        max_samples=max_samples,
+        seed=seed,
+        strategy=strategy.value,
+        cpu_devices=cpu_devices,
+        mixed_precision=mixed_precision,
+        resume=resume,
+    )
+    result = train_sensors(config, data, output, show_progress=progress, log=stderr.print)
+    if result.metrics.get("chief", True):
+        stderr.print(
+            f"wrote {result.output_dir}/: model.keras, task.json, metrics.json, training_curve.png, checkpoints/, logs/"
+        )

@@ -10,7 +10,8 @@ Schema version 1 (all keys present; values may be ``null`` where noted)::
 
     {
       "format": "rnnx.metadata", "version": 1,
-      "task": {"kind": "binary_classification" | "raw", "labels": [str, ...] | null,
+      "task": {"kind": "binary_classification" | "multiclass_classification" | "language_model" | "raw",
+               "labels": [str, ...] | null, "dataset": str (optional: the sensor dataset it was trained on),
                "threshold": float | null, "output": str | null},
       "inputs":  [{"name": str, "dtype": str, "shape": [int | null, ...], "kind": "token_ids" | "features"}],
       "outputs": [{"name": str, "dtype": str, "shape": [int | null, ...]}],

@@ -35,14 +35,18 @@ class Classification:
     """One classified input.
 
     Attributes:
-        probability: model output for the positive class, in [0, 1].
-        label: the label name (``labels[1]`` when ``probability >= threshold``, else ``labels[0]``).
-        label_index: 0 or 1.
+        probability: a binary classifier's output for the positive class, in [0, 1]; a
+            multi-class classifier's probability of the chosen class.
+        label: the label name (binary: ``labels[1]`` when ``probability >= threshold``, else
+            ``labels[0]``; multi-class: the most likely class).
+        label_index: the index of ``label`` in the task's labels.
+        probabilities: a multi-class classifier's output for every class (``None`` for binary).
     """
 
     probability: float
     label: str
     label_index: int
+    probabilities: tuple[float, ...] | None = None
 
 
 def read_model_file(path: str | Path) -> bytes:
@@ -370,3 +374,49 @@ class Predictor:
             index = int(p >= threshold)
             out.append(Classification(float(p), labels[index], index))
         return out
+
+    @property
+    def takes_features(self) -> bool:
+        """Whether the model's input is numeric features (``[batch, T, channels]``) rather than token ids."""
+        return self.metadata.input_spec().get("kind") == "features"
+
+    @property
+    def masks_padding(self) -> bool:
+        """Whether every recurrent layer masks its padding (shorter sequences may be zero-padded)."""
+        layers = self.metadata.lowering.get("layers", [])
+        return bool(layers) and all(layer.get("masked") for layer in layers)
+
+    def classify_sequences(self, sequences: Sequence[np.ndarray]) -> list[Classification]:
+        """Classify numeric sequences (each ``[steps, channels]``) with a feature classifier.
+
+        Shorter sequences are zero-padded at the end when the model masks its padding.
+
+        Raises:
+            InvalidInputError: a model without feature input or classifier task, or sequences of
+                the wrong shape (see :func:`rnnx.exporter.runtime.sequences.stack_sequences`).
+        """
+        from rnnx.exporter.runtime.sequences import stack_sequences
+
+        if not self.takes_features:
+            raise InvalidInputError(f"{self.source} takes token ids, not numeric sequences; give texts")
+        spec = self.metadata.input_spec()
+        shape = spec["shape"]
+        batch = stack_sequences(list(sequences), shape[1], int(shape[2]), self.masks_padding)
+        outputs = self.predict_batches({spec["name"]: batch})
+        return self._classifications(outputs)
+
+    def _classifications(self, outputs: Mapping[str, np.ndarray]) -> list[Classification]:
+        task = self.metadata.task
+        kind = task.get("kind")
+        if kind not in ("binary_classification", "multiclass_classification"):
+            raise InvalidInputError(f"{self.source} is not a classifier (task {kind!r}); use Predictor.run")
+        name = task.get("output") or self.metadata.outputs[0]["name"]
+        values = np.asarray(outputs[name], dtype=np.float64).reshape(len(outputs[name]), -1)
+        labels = task["labels"]
+        if kind == "binary_classification":
+            threshold = float(task.get("threshold", 0.5))
+            return [Classification(float(p), labels[int(p >= threshold)], int(p >= threshold)) for p in values[:, 0]]
+        return [
+            Classification(float(row.max()), labels[int(row.argmax())], int(row.argmax()), tuple(float(v) for v in row))
+            for row in values
+        ]

@@ -53,7 +53,7 @@ class Session:
 
     @property
     def top1(self) -> bool:
-        return self.meta.task.get("kind") == "language_model"
+        return self.meta.task.get("kind") in ("language_model", "multiclass_classification")
 
     def keras(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         """The Keras model's outputs, by the file's output names."""

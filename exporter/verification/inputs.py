@@ -14,8 +14,8 @@ class RealData:
     """Real held-out rows for a check.
 
     Attributes:
-        name: the check's name (``"real reviews"`` or ``"held-out text"``).
-        inputs: ``int32 [rows, T]`` token ids.
+        name: the check's name (``"real reviews"``, ``"held-out text"`` or ``"real sequences"``).
+        inputs: ``int32 [rows, T]`` token ids, or ``float32 [rows, T, channels]`` features.
         labels: ``[rows]`` labels (classifiers), or ``None``.
         targets: ``[rows, T]`` next tokens (language models), or ``None``.
         source: where the rows came from.
@@ -73,7 +73,8 @@ def real_data(predictor, data, samples: int, seed: int, length: int) -> RealData
 
     * a binary classifier with a word tokenizer: IMDB test reviews (shuffled with ``seed``),
       tokenized with the tokenizer embedded in the file, as the device does;
-    * a character language model: windows of the held-out tenth of its corpus.
+    * a character language model: windows of the held-out tenth of its corpus;
+    * a sensor classifier (task ``dataset``): the test split of its dataset (shuffled with ``seed``).
 
     Raises:
         DataNotFoundError, InputFileError: when the data cannot be found or read.
@@ -90,6 +91,13 @@ def real_data(predictor, data, samples: int, seed: int, length: int) -> RealData
 
         reviews = load_imdb(find_imdb(data), "test").shuffled(seed).head(samples)
         return RealData("real reviews", predictor.encode(reviews.texts), reviews.labels, None, reviews.source)
+    if task == "multiclass_classification" and predictor.metadata.task.get("dataset"):
+        from rnnx.models.data.sensors import load_sensor_dataset
+
+        dataset = load_sensor_dataset(predictor.metadata.task["dataset"], data)
+        rows = np.random.default_rng(seed).permutation(len(dataset.test))[:samples]
+        name = "real sequences"
+        return RealData(name, dataset.test.x[rows], dataset.test.y[rows], None, f"{dataset.source} (test split)")
     if task == "language_model" and isinstance(tokenizer, CharTokenizer):
         from rnnx.models.data.corpus import find_corpus, read_text
 

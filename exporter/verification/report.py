@@ -163,8 +163,9 @@ def judge(name: str, kind: str, compared: Compared, tolerance: Tolerance, seed: 
     """Compute the metrics and the verdict of a check from its compared arrays.
 
     Decisions: for a binary classifier, the side of the threshold of the first output's first
-    value; for a language model (``top1``), the most likely class of the first output's last
-    axis. Task metrics: accuracy against ``labels``, perplexity of ``targets``.
+    value; for a language model or a multi-class classifier (``top1``), the most likely class of
+    the first output's last axis. Task metrics: accuracy against ``labels``, perplexity of
+    ``targets``.
     """
     metrics = tuple(
         output_metrics(n, ref, conv, tolerance, compared.time_axis[n]) for n, (ref, conv) in compared.outputs.items()
@@ -183,7 +184,12 @@ def judge(name: str, kind: str, compared: Compared, tolerance: Tolerance, seed: 
                 ref_metric, conv_metric = float(np.mean(ref_side == truth)), float(np.mean(conv_side == truth))
         elif compared.top1:
             agreement = float(np.mean(np.argmax(first_ref, -1) == np.argmax(first_conv, -1)))
-            if compared.targets is not None:
+            if compared.labels is not None:  # a multi-class classifier: the most likely class
+                metric = "accuracy"
+                truth = np.asarray(compared.labels)
+                ref_metric = float(np.mean(np.argmax(first_ref, -1) == truth))
+                conv_metric = float(np.mean(np.argmax(first_conv, -1) == truth))
+            elif compared.targets is not None:
                 metric = "perplexity"
                 ref_metric = perplexity(first_ref, compared.targets)
                 conv_metric = perplexity(first_conv, compared.targets)

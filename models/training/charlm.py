@@ -141,6 +141,7 @@ def train_charlm(config: CharLMTrainConfig, corpus_path: str | Path, output_dir:
     """
     import keras
 
+    from rnnx.models.training.cudnn import report_cudnn
     from rnnx.models.training.devices import describe_compute
     from rnnx.models.training.plots import plot_perplexity
     from rnnx.models.zoo.charlm import build_charlm
@@ -161,6 +162,7 @@ def train_charlm(config: CharLMTrainConfig, corpus_path: str | Path, output_dir:
     )
     spec = CharLMSpec(tokenizer.vocab_size, config.cell, config.num_hiddens, config.impl)
     trainer = _Trainer(spec, config)
+    cudnn = report_cudnn(trainer.model, log)
     rng = np.random.default_rng(config.seed)
     batches = sequential_batches if config.partitioning == "sequential" else random_batches
     history: dict[str, list] = {"perplexity": [], "heldout_perplexity": []}
@@ -197,6 +199,7 @@ def train_charlm(config: CharLMTrainConfig, corpus_path: str | Path, output_dir:
     metrics = {
         "config": asdict(config),
         "corpus": str(corpus_path),
+        "cudnn": cudnn,
         "characters": {"train": len(split.train), "heldout": len(split.heldout), "vocabulary": tokenizer.vocab_size},
         "history": history,
         "final": {

@@ -117,6 +117,7 @@ def train_sentiment(
     """
     import keras
 
+    from rnnx.models.training.cudnn import report_cudnn
     from rnnx.models.training.devices import describe_compute
     from rnnx.models.training.plots import plot_history
     from rnnx.models.training.progress import RichProgress
@@ -155,6 +156,7 @@ def train_sentiment(
     )
     model = build_sentiment_model(spec)
     compile_sentiment_model(model, config.learning_rate)
+    cudnn = report_cudnn(model, log)
     callbacks = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)]
     callbacks.append(RichProgress(show_bar=show_progress and sys.stderr.isatty()))
     fit_started = time.perf_counter()
@@ -183,6 +185,7 @@ def train_sentiment(
     metrics = {
         "config": {**asdict(config), "units": list(config.units), "max_tokens": tokenizer.max_tokens},
         "device": device.description,
+        "cudnn": cudnn,
         "data": {"source": source.describe(), "train": len(train), "validation": len(valid), "test": len(test)},
         "epochs_run": len(history_lists["loss"]),
         "best_epoch": best_epoch,
