@@ -138,3 +138,21 @@ def test_infer_reads_numeric_files_and_refuses_bad_shapes(vowels_run, tmp_path):
     assert text.exit_code == 2 and "takes numeric sequences, not texts" in text.output
     with pytest.raises(InvalidInputError, match="takes exactly 100"):
         stack_sequences([np.zeros((50, 6), np.float32)], 100, 6, pads=False)
+
+
+def test_data_that_does_not_fit_is_a_clear_error(shared_data, tmp_path):
+    with np.load(shared_data / "basic_motions.npz") as arrays:
+        good = {key: arrays[key] for key in arrays.files}
+    cases = {
+        "channels": ({"X_test": good["X_test"][:, :, :5]}, "X_test has 5 channels × 100 steps, X_train 6 × 100"),
+        "labels": ({"y_train": good["y_train"] + 4}, "labels outside 0…3"),
+        "missing": ({"y_test": None}, "lacks the array 'y_test'"),
+    }
+    for name, (change, message) in cases.items():
+        arrays = {k: v for k, v in {**good, **change}.items() if v is not None}
+        np.savez(tmp_path / f"{name}.npz", **arrays)
+        with pytest.raises(InputFileError, match=message):
+            load_sensor_dataset("basic_motions", tmp_path / f"{name}.npz")
+    (tmp_path / "empty.npz").write_bytes(b"")
+    with pytest.raises(InputFileError, match="not a readable .npz"):
+        load_sensor_dataset("basic_motions", tmp_path / "empty.npz")

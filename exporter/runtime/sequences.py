@@ -51,8 +51,8 @@ def read_sequences(path: str | Path) -> list[np.ndarray]:
         if suffix == ".csv":
             return [_csv(path)]
         return _json_lines(path)
-    except (OSError, ValueError) as err:
-        raise InputFileError(f"{path}: cannot read numeric sequences ({err})") from None
+    except (OSError, ValueError, EOFError) as err:
+        raise InputFileError(f"{path}: cannot read numeric sequences ({err or type(err).__name__})") from None
 
 
 def _csv(path: Path) -> np.ndarray:

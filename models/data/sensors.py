@@ -119,8 +119,8 @@ def load_sensor_dataset(name: str, data: str | Path | None = None) -> SensorData
     try:
         with np.load(path, allow_pickle=False) as arrays:
             content = {key: arrays[key] for key in arrays.files}
-    except (OSError, ValueError) as err:
-        raise InputFileError(f"{path}: not a readable .npz file ({err})") from None
+    except (OSError, ValueError, EOFError) as err:
+        raise InputFileError(f"{path}: not a readable .npz file ({err or type(err).__name__})") from None
     try:
         if name == "hapt":
             return _hapt(content, str(path))
@@ -130,6 +130,7 @@ def load_sensor_dataset(name: str, data: str | Path | None = None) -> SensorData
             splits[part] = SensorSplit(x, content[f"y_{part}"].astype(np.int64), content[f"lengths_{part}"])
     except KeyError as missing:
         raise InputFileError(f"{path}: lacks the array {missing}; is it the rnnx shared-data file?") from None
+    _check_fits(splits, len(content["class_names"]), str(path))
     padded = bool((splits["train"].lengths < splits["train"].x.shape[1]).any())
     return SensorDataset(
         name,
@@ -140,6 +141,31 @@ def load_sensor_dataset(name: str, data: str | Path | None = None) -> SensorData
         padded,
         str(path),
     )
+
+
+def _check_fits(splits: dict[str, SensorSplit], classes: int, source: str) -> None:
+    """Both splits ``[n, T, channels]`` with the same ``T`` and channels, labels and lengths that fit.
+
+    Raises:
+        InputFileError: naming the split and what does not fit.
+    """
+    train = splits["train"].x
+    for part, split in splits.items():
+        if split.x.ndim != 3 or len(split.x) == 0:
+            raise InputFileError(
+                f"{source}: X_{part} must be a non-empty [n, T, channels] array, got {list(split.x.shape)}"
+            )
+        if split.x.shape[1:] != train.shape[1:]:
+            raise InputFileError(
+                f"{source}: X_{part} has {split.x.shape[2]} channels × {split.x.shape[1]} steps, "
+                f"X_train {train.shape[2]} × {train.shape[1]}; both splits need the same"
+            )
+        if len(split.y) != len(split.x) or len(split.lengths) != len(split.x):
+            raise InputFileError(f"{source}: y_{part} or lengths_{part} does not have one entry per sequence")
+        if split.y.min() < 0 or split.y.max() >= classes:
+            raise InputFileError(f"{source}: y_{part} has labels outside 0…{classes - 1} ({classes} class names)")
+        if (split.lengths < 1).any() or (split.lengths > split.x.shape[1]).any():
+            raise InputFileError(f"{source}: lengths_{part} must be between 1 and {split.x.shape[1]}")
 
 
 def _hapt(content: dict, source: str) -> SensorDataset:
