@@ -416,7 +416,7 @@ def export_model(source: str | Path, output: str | Path, options: ExportOptions 
     representative, representative_source = None, None
     if quantization.needs_representative_data:
         representative, representative_source = representative_sequences(
-            options.representative_data, options.data, tokenizer, plan, options.representative_samples
+            options.representative_data, options.data, tokenizer, plan, options.representative_samples, task=task
         )
     tolerance = tolerance_for([layer.lowering.value for layer in plan.layers], quantization.mode.value)
     if options.isolate:

@@ -148,14 +148,21 @@ def plan_quantization(model, plan, mode: Quantization | str):
 
 
 def representative_sequences(
-    path: str | Path | None, data, tokenizer, plan, count: int = REPRESENTATIVE_SEQUENCES, seed: int = 0
+    path: str | Path | None,
+    data,
+    tokenizer,
+    plan,
+    count: int = REPRESENTATIVE_SEQUENCES,
+    seed: int = 0,
+    task: dict | None = None,
 ) -> tuple[np.ndarray, str]:
     """``(rows, source)``: whole input sequences for calibration, ``[count, T, …]`` as the model takes them.
 
     From ``path`` when given: a ``.npy`` array of model inputs, or a text file (one text per line,
     or JSON Lines with ``text``) for a word-tokenizer model, or a corpus for a character model.
-    Otherwise from the model's real training data: IMDB training reviews, or the training part of
-    the language model's corpus.
+    Otherwise from the model's real training data: IMDB training reviews, the training part of
+    the language model's corpus, or the training split of a sensor classifier's dataset (named
+    by ``task["dataset"]``).
 
     Raises:
         InputFileError, DataNotFoundError: unreadable or missing data.
@@ -177,6 +184,12 @@ def representative_sequences(
         if rows.ndim < 2 or (spec.shape[1] is not None and rows.shape[1] != spec.shape[1]):
             raise InputFileError(f"{path}: representative rows must be [n, {spec.shape[1]}, …], got {list(rows.shape)}")
         return rows[:count].astype(spec.dtype), f"{path} ({min(count, len(rows))} rows)"
+    if tokenizer is None and (task or {}).get("dataset"):
+        from rnnx.models.data.sensors import load_sensor_dataset
+
+        dataset = load_sensor_dataset(task["dataset"], data)
+        rows = rng.permutation(len(dataset.train))[:count]
+        return dataset.train.x[rows], f"{len(rows)} training sequences of {dataset.name} from {dataset.source}"
     if isinstance(tokenizer, WordTokenizer):
         if path is not None:
             from rnnx.models.data.texts import read_text_lines

@@ -11,7 +11,7 @@ large or small, after the output layer.
 Float rows judge the largest error (``statistic="max"``) and want every decision to agree.
 Quantized rows judge the 99th percentile of the errors (a quantized model is wrong by more than
 rounding on a few inputs by design) and accept a small share of flipped decisions
-(``min_agreement``); the task metric of each side is in the report beside them. A model whose
+(``min_agreement``). The task metric of each side is in the report beside them. A model whose
 recurrent layers use several lowerings gets the loosest of their rows. ``--atol`` / ``--rtol``
 override.
 """

@@ -156,3 +156,24 @@ def test_data_that_does_not_fit_is_a_clear_error(shared_data, tmp_path):
     (tmp_path / "empty.npz").write_bytes(b"")
     with pytest.raises(InputFileError, match="not a readable .npz"):
         load_sensor_dataset("basic_motions", tmp_path / "empty.npz")
+
+
+def test_int8_sensor_model_calibrates_on_its_dataset_and_verifies(vowels_run, shared_data, tmp_path):
+    from rnnx.exporter.errors import UnsupportedModelError
+    from rnnx.exporter.quantization import Quantization
+
+    out, _, _ = vowels_run
+    options = ExportOptions(quantize=Quantization.INT8, data=str(shared_data), representative_samples=40, isolate=False)
+    with pytest.raises(UnsupportedModelError, match="Bidirectional.*use --quantize dynamic or float16"):
+        export_model(out / "model.keras", tmp_path / "bi.tflite", options)  # no integer form for a bi-GRU
+    config = SensorTrainConfig(dataset="japanese_vowels", units=(8,), epochs=3, batch_size=32)
+    train_sensors(config, shared_data, tmp_path / "uni", show_progress=False, log=lambda _: None)
+    tflite = tmp_path / "vowels.int8.tflite"
+    export_model(tmp_path / "uni" / "model.keras", tflite, options)
+    meta = Predictor(tflite).metadata
+    assert meta.quantization["form"] == "stepped"
+    assert meta.quantization["representative"].startswith("40 training sequences of japanese_vowels")
+    report = verify_model(tmp_path / "uni" / "model.keras", tflite, data=shared_data, samples=80, random_samples=20)
+    assert "perturbed features" in [check.name for check in report.checks]  # inside the calibrated ranges
+    real = next(check for check in report.checks if check.name == "real sequences")
+    assert real.decision_agreement >= 0.95, report

@@ -41,7 +41,7 @@ from rnnx.exporter.verification.checks import (
     step_check,
     values_check,
 )
-from rnnx.exporter.verification.inputs import random_inputs, real_data
+from rnnx.exporter.verification.inputs import perturbed_rows, random_inputs, real_data
 from rnnx.exporter.verification.localize import first_divergence, layer_outputs
 from rnnx.exporter.verification.report import (
     CheckResult,
@@ -220,8 +220,14 @@ def verify_model(
         probe_rows = real.inputs
     name, random_rows = (None, None)
     if random_samples > 0:
-        name, random_rows = random_inputs(predictor, random_samples, length, rng, _embedding_size(model))
-        check = values_check(session, name, random_rows, note=f"random inputs drawn with seed {seed}")
+        like = real.inputs if real is not None and real.inputs.ndim == 3 else None
+        if like is not None and quantization != "none":
+            name, random_rows = "perturbed features", perturbed_rows(like, random_samples, rng)
+            scaled = ": real rows plus noise of 0.1 × each channel's std (inside the calibrated ranges)"
+        else:
+            name, random_rows = random_inputs(predictor, random_samples, length, rng, _embedding_size(model), like)
+            scaled = ", each channel scaled like the real rows" if like is not None else ""
+        check = values_check(session, name, random_rows, note=f"random inputs drawn with seed {seed}{scaled}")
         checks.append(_localized(session, check, random_rows))
         probe_rows = random_rows if probe_rows is None else probe_rows
     if probe_rows is None:

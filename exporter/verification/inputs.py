@@ -107,8 +107,29 @@ def real_data(predictor, data, samples: int, seed: int, length: int) -> RealData
     return None
 
 
-def random_inputs(predictor, rows: int, length: int, rng: np.random.Generator, vocabulary: int | None):
-    """``(name, inputs)``: random token ids (padded like the tokenizer) or standard-normal features."""
+def perturbed_rows(like: np.ndarray, rows: int, rng: np.random.Generator, scale: float = 0.1) -> np.ndarray:
+    """``rows`` real feature rows drawn at random from ``like``, each value plus normal noise of
+    ``scale`` × its channel's standard deviation (padding steps stay zero).
+
+    For quantized files: independent random features leave the ranges the file was calibrated
+    on (a quantized model is wrong there by design); these stay near real data and still vary.
+    """
+    picked = like[rng.integers(0, len(like), size=rows)].astype(np.float64)
+    real = np.abs(picked).sum(axis=2, keepdims=True) > 0
+    steps = like[np.abs(like).sum(axis=2) > 0]
+    noise = rng.standard_normal(picked.shape) * (scale * steps.std(axis=0))
+    return np.where(real, picked + noise, 0.0).astype(np.float32)
+
+
+def random_inputs(
+    predictor, rows: int, length: int, rng: np.random.Generator, vocabulary: int | None, like: np.ndarray | None = None
+):
+    """``(name, inputs)``: random token ids (padded like the tokenizer) or normal features.
+
+    Features are standard normal, or, given real feature rows ``like`` (``[n, T, channels]``),
+    normal with each channel's mean and standard deviation over their non-padding steps: raw
+    sensor values live on their own scales, and a quantized model is calibrated for those.
+    """
     from rnnx.models.text.tokenizer import WordTokenizer
 
     spec = predictor.metadata.input_spec()
@@ -120,4 +141,9 @@ def random_inputs(predictor, rows: int, length: int, rng: np.random.Generator, v
         padding = "none" if tokenizer is not None else "pre"
         return "random tokens", random_token_ids(rng, rows, length, size, padding)
     shape = [rows, length, *[d if d is not None else 1 for d in spec["shape"][2:]]]
-    return "random features", rng.standard_normal(shape).astype(np.float32)
+    noise = rng.standard_normal(shape)
+    if like is not None and like.ndim == 3 and like.shape[2] == shape[2]:
+        steps = like[np.abs(like).sum(axis=2) > 0]
+        if len(steps):
+            return "random features", (noise * steps.std(axis=0) + steps.mean(axis=0)).astype(np.float32)
+    return "random features", noise.astype(np.float32)
