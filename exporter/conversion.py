@@ -128,5 +128,6 @@ def convert_signatures(
                     "the model needs TensorFlow ops that have no builtin TFLite kernel (Flex ops, which "
                     f"rnnx does not emit): {', '.join(ops)}; replace the layers that use them"
                 ) from None
-            first = next((line.strip() for line in message.splitlines() if "error" in line.lower()), message[:300])
-            raise ConversionError(f"the TFLite converter failed: {first}") from None
+            lines = [line.strip() for line in message.splitlines() if line.strip()]
+            first = next((line for line in lines if "error" in line.lower()), " ".join(lines)[:300])
+            raise ConversionError(f"the TFLite converter failed: {' '.join(first.split())[:300]}") from None

@@ -35,6 +35,7 @@ from rnnx.exporter.quantization import (
     STEPPED_FORM,
     Quantization,
     QuantizationPlan,
+    check_options,
     plan_quantization,
     representative_sequences,
 )
@@ -380,8 +381,11 @@ def explain_export(source: str | Path, options: ExportOptions = ExportOptions())
         InputFileError, UnsupportedModelError: as :func:`export_model` raises them before converting.
     """
     source = check_model_path(source)
+    check_options(options.quantize, options.representative_data, options.integer_io)
     tokenizer = load_tokenizer(options.tokenizer, source)
-    return plan_for(load_keras_model(source), options, tokenizer)
+    model = load_keras_model(source)
+    plan, _ = plan_quantization(model, plan_for(model, options, tokenizer), options.quantize)
+    return plan
 
 
 def export_model(source: str | Path, output: str | Path, options: ExportOptions = ExportOptions()) -> ExportResult:
@@ -408,6 +412,7 @@ def export_model(source: str | Path, output: str | Path, options: ExportOptions 
     from rnnx.exporter.lowering.stepping import step_description
     from rnnx.exporter.tolerances import tolerance_for
 
+    check_options(options.quantize, options.representative_data, options.integer_io)
     tokenizer = load_tokenizer(options.tokenizer, source)
     model = load_keras_model(source)
     plan = plan_for(model, options, tokenizer)

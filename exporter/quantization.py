@@ -124,12 +124,25 @@ def plan_quantization(model, plan, mode: Quantization | str):
                 "--quantize int16x8: the converter refuses 16x8 for the fused LSTM op; use --quantize int8 "
                 "(integer fused LSTM), or --lowering loop --quantize int16x8 (stepped form)"
             )
+        if any(layer.masked for layer in plan.layers):
+            raise UnsupportedModelError(
+                "--quantize int16x8: the converter has no 16x8 kernels for the ops a mask needs (NOT_EQUAL, "
+                "REDUCE_ANY, SELECT_V2); use --quantize int8, dynamic or float16"
+            )
     elif fused_lstm_only:
         return plan, QuantizationPlan(
             mode, SEQUENCE_FORM, "every recurrent layer is a fused LSTM, which has an integer kernel"
         )
     if not plan.layers:
         return plan, QuantizationPlan(mode, SEQUENCE_FORM, "no recurrent layer")
+    if plan.requested not in (Lowering.AUTO, Lowering.STEPPED) or any(
+        layer.reason.startswith("per-layer") for layer in plan.layers
+    ):
+        raise UnsupportedModelError(
+            f"--quantize {mode.value} with --lowering {plan.requested.value}: a WHILE loop cannot be calibrated "
+            "(the converter crashes) and an unrolled graph quantizes into a file larger than the float one, so "
+            "integer recurrent layers other than the fused LSTM need the stepped form; use --lowering auto or stepped"
+        )
     obstacle = step_obstacle(model, plan)
     if obstacle:
         raise UnsupportedModelError(
@@ -145,6 +158,25 @@ def plan_quantization(model, plan, mode: Quantization | str):
         "larger than the float one; the step graph has neither problem"
     )
     return replace(plan, layers=stepped), QuantizationPlan(mode, STEPPED_FORM, reason)
+
+
+def check_options(mode: Quantization | str, representative_data, integer_io: bool) -> None:
+    """Refuse options that do nothing for ``mode``.
+
+    Raises:
+        UnsupportedModelError: ``--representative-data`` or ``--integer-io`` without an integer mode.
+    """
+    mode = Quantization(mode)
+    if mode in (Quantization.INT8, Quantization.INT16X8):
+        return
+    if representative_data is not None:
+        raise UnsupportedModelError(
+            f"--representative-data calibrates int8/int16x8; --quantize {mode.value} uses none (drop it, or use --quantize int8)"
+        )
+    if integer_io:
+        raise UnsupportedModelError(
+            f"--integer-io applies to --quantize int8/int16x8; a {mode.value} file has float inputs and outputs"
+        )
 
 
 def representative_sequences(

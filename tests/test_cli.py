@@ -102,9 +102,11 @@ def test_inspect_shows_signatures_and_metadata(tiny_exports):
     data = json.loads(invoke("inspect", tiny_exports["loop"], "--json").output)
     assert data["rnnx"]["tokenizer"]["vocabulary_size"] == 298
     assert data["signatures"]["serving_default"]["inputs"] == [
-        {"name": "token_ids", "dtype": "int32", "shape": [1, 24]}
+        {"name": "token_ids", "dtype": "int32", "shape": [1, 24], "quantization": None}
     ]
     assert data["op_census"]["WHILE"] == 3
+    assert data["tensor_types"]["FLOAT32"]["constants"] > 0 and "INT8" not in data["tensor_types"]
+    assert sorted(data["metadata_entries"]) == data["metadata_entries"] and "rnnx" in data["metadata_entries"]
 
 
 def test_infer_text_file_stdin_and_json(tiny_exports, tmp_path):

@@ -52,7 +52,7 @@ def test_mirrored_over_two_cpu_devices(shared_data, single, tmp_path):
     assert "mirrored over 2 CPU device(s)" in output
     assert "global batch 16 (8 per replica × 2); learning rate 0.006 (0.003 × 2)" in output
     metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert metrics["strategy"] == {"name": "mirrored", "replicas": 2, "global_batch": 16}
+    assert metrics["strategy"] == {"name": "mirrored", "replicas": 2, "global_batch": 16, "learning_rate": 0.006}
     assert _architecture(tmp_path / "model.keras") == _architecture(single / "model.keras")
     loss = metrics["history"]["loss"]
     assert loss[-1] < loss[0]  # converging
@@ -116,3 +116,46 @@ def test_mixed_precision_model_exports_as_float32(shared_data, tmp_path):
     for values in x[0]:
         last = stream.push({"features": values[None, None, :]})
     np.testing.assert_allclose(last["probabilities"][0], got[0], atol=1e-5)
+
+
+def test_sentiment_model_on_two_workers(shared_data, tmp_path):
+    """The binary classifier through the multi-worker loop: same architecture as one device, falling loss."""
+    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+    small = ["--max-samples", "200", "--test-samples", "40", "--max-tokens", "16", "--units", "4,3", "--epochs", "3"]
+    command = [sys.executable, "-m", "rnnx.exporter.cli", "train", "sentiment", "--data", str(shared_data), *small]
+    processes = []
+    for index in range(2):
+        config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_CONFIG": json.dumps(config)}
+        processes.append(
+            subprocess.Popen(
+                [*command, "--output", str(tmp_path / f"w{index}"), "--no-progress", "--strategy", "multiworker"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env=env,
+            )
+        )
+    outputs = [_finish(p) for p in processes]
+    assert "2 replicas" in outputs[0] and "global batch 128 (64 per replica × 2)" in outputs[0]
+    single = tmp_path / "single"
+    _finish(
+        subprocess.Popen(
+            [*command, "--output", str(single), "--no-progress"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        )
+    )
+    assert _architecture(tmp_path / "w0" / "model.keras") == _architecture(single / "model.keras")
+    metrics = json.loads((tmp_path / "w0" / "metrics.json").read_text())
+    assert metrics["strategy"]["replicas"] == 2 and len(metrics["history"]["loss"]) == 3
+    assert metrics["history"]["loss"][-1] < metrics["history"]["loss"][0]
+
+
+def test_cpu_devices_need_the_mirrored_strategy(shared_data, tmp_path):
+    process = _train(shared_data, tmp_path / "x", "--cpu-devices", "2")
+    output, _ = process.communicate(timeout=300)
+    assert process.returncode == 2 and "add --strategy mirrored" in output
+    assert not (tmp_path / "x").exists()  # nothing written for a refused run

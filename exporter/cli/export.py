@@ -58,7 +58,8 @@ def export_command(
         Lowering,
         typer.Option(
             help="How recurrent layers are lowered: auto (each layer's fastest exact form), fused (one "
-            "UNIDIRECTIONAL_SEQUENCE_LSTM/RNN op), unrolled (ops repeated per time step) or loop (one WHILE op)."
+            "UNIDIRECTIONAL_SEQUENCE_LSTM/RNN op), unrolled (ops repeated per time step), loop (one WHILE op) or "
+            "stepped (only the step signature; the predictor runs the time steps: the form of integer GRUs)."
         ),
     ] = Lowering.AUTO,
     layer_lowering: Annotated[

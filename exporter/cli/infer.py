@@ -96,13 +96,15 @@ def run_stream(predictor, texts: Iterable[str], json_output: bool, timing: bool)
 
 def run_sequences(predictor, model: Path, input_file, texts, json_output: bool, stream: bool, timing: bool) -> None:
     """Classify (or stream, step by step) the numeric sequences of ``input_file`` with a feature model."""
-    from rnnx.exporter.runtime.sequences import read_sequences
+    from rnnx.exporter.runtime.sequences import read_sequences, stack_sequences
 
     if texts:
         raise fail(f"{model} takes numeric sequences, not texts; give --input FILE (.npy, .csv, .jsonl)")
     if input_file is None:
         raise fail(f"{model} takes numeric sequences; give --input FILE (.npy, .csv or .jsonl)")
     sequences = read_sequences(input_file)
+    spec = predictor.metadata.input_spec()
+    stack_sequences(sequences, spec["shape"][1], int(spec["shape"][2]), predictor.masks_padding)  # checks them all
     if stream:
         run_sequence_stream(predictor, sequences, json_output, timing)
         return
@@ -231,6 +233,8 @@ def infer_command(
     if stream:
         run_stream(predictor, stream_texts(input_file, text or []), json_output, timing)
         return
+    if input_file is not None and input_file.suffix.lower() in (".npy", ".npz", ".csv"):
+        raise fail(f"{model} classifies texts; {input_file} holds numbers (numeric files are for sensor models)")
     texts = read_texts(input_file, text or [])
     if not texts:
         raise fail("nothing to classify; give --text, --input FILE, or pipe texts on stdin")

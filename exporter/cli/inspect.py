@@ -28,14 +28,17 @@ def inspect_command(
         return
     stdout.print(f"{info['path']}: {info['size_bytes']:,} bytes, {info['subgraphs']} subgraph(s)")
     table = Table(title="signatures", title_justify="left")
-    for column in ("signature", "side", "name", "dtype", "shape", "quantization"):
+    quantized = any(t["quantization"] for sides in info["signatures"].values() for s in sides.values() for t in s)
+    columns = ("signature", "side", "name", "dtype", "shape") + (("scale, zero point",) if quantized else ())
+    for column in columns:
         table.add_column(column)
     for key, sides in info["signatures"].items():
         for side in ("inputs", "outputs"):
             for tensor in sides[side]:
                 q = tensor["quantization"]
-                params = f"{q['scale']:.6g}, {q['zero_point']}" if q else ""
-                table.add_row(key, side[:-1], tensor["name"], tensor["dtype"], str(tensor["shape"]), params)
+                row = [key, side[:-1], tensor["name"], tensor["dtype"], str(tensor["shape"])]
+                row += [f"{q['scale']:.6g}, {q['zero_point']}" if q else "float"] if quantized else []
+                table.add_row(*row)
     stdout.print(table)
     types = Table(title="tensor types", title_justify="left")
     for column in ("type", "tensors", "constants", "quantized", "constant bytes"):

@@ -13,6 +13,12 @@ from rnnx.exporter.cli._common import handles_errors, quiet_tensorflow, require_
 app = typer.Typer(help="Train the model zoo's recurrent models on real data.", no_args_is_help=True)
 
 
+class Strategy(str, Enum):
+    none = "none"
+    mirrored = "mirrored"
+    multiworker = "multiworker"
+
+
 class Cell(str, Enum):
     gru = "gru"
     lstm = "lstm"
@@ -76,6 +82,19 @@ def sentiment(
     ] = True,
     patience: Annotated[int, typer.Option(min=0, help="Epochs without a lower validation loss before stopping.")] = 2,
     seed: Annotated[int, typer.Option(help="Seed for shuffling, initialisation and dropout.")] = 0,
+    strategy: Annotated[
+        Strategy,
+        typer.Option(help="none, mirrored (the GPUs of this host), multiworker (hosts listed in TF_CONFIG)."),
+    ] = Strategy.none,
+    cpu_devices: Annotated[
+        Optional[int],
+        typer.Option(
+            min=2, help="Split the CPU into this many logical devices (try --strategy mirrored without GPUs)."
+        ),
+    ] = None,
+    mixed_precision: Annotated[
+        bool, typer.Option(help="float16 compute with float32 variables (for GPUs with tensor cores).")
+    ] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar per epoch.")] = True,
 ) -> None:
     """Train the stacked-RNN sentiment classifier on IMDB movie reviews."""
@@ -99,12 +118,16 @@ def sentiment(
         max_samples=max_samples,
         test_samples=test_samples,
         seed=seed,
+        strategy=strategy.value,
+        cpu_devices=cpu_devices,
+        mixed_precision=mixed_precision,
     )
     source = find_imdb(data)
     result = train_sentiment(config, source, output, show_progress=progress, log=stderr.print)
-    stderr.print(
-        f"wrote {result.output_dir}/: model.keras, tokenizer.json, task.json, metrics.json, training_curve.png"
-    )
+    if result.metrics.get("chief", True):
+        stderr.print(
+            f"wrote {result.output_dir}/: model.keras, tokenizer.json, task.json, metrics.json, training_curve.png"
+        )
 
 
 class Impl(str, Enum):
@@ -196,12 +219,6 @@ class SensorCell(str, Enum):
     lstm = "lstm"
 
 
-class Strategy(str, Enum):
-    none = "none"
-    mirrored = "mirrored"
-    multiworker = "multiworker"
-
-
 @app.command("sensors")
 @handles_errors
 def sensors(
@@ -232,6 +249,9 @@ def sensors(
     ] = 0.2,
     patience: Annotated[int, typer.Option(min=0, help="Epochs without a lower validation loss before stopping.")] = 25,
     max_samples: Annotated[Optional[int], typer.Option(min=4, help="Use at most this many training sequences.")] = None,
+    dropout: Annotated[
+        float, typer.Option(min=0.0, max=0.9, help="Dropout before the output layer while training.")
+    ] = 0.2,
     strategy: Annotated[
         Strategy,
         typer.Option(help="none, mirrored (the GPUs of this host), multiworker (hosts listed in TF_CONFIG)."),
@@ -265,6 +285,7 @@ def sensors(
         validation_fraction=validation_fraction,
         patience=patience,
         max_samples=max_samples,
+        dropout=dropout,
         seed=seed,
         strategy=strategy.value,
         cpu_devices=cpu_devices,

@@ -117,14 +117,20 @@ def stack_sequences(sequences: list[np.ndarray], steps: int | None, channels: in
         pads: whether the model masks padding (shorter sequences allowed).
 
     Raises:
-        InvalidInputError: a sequence with the wrong channel count, longer than ``T``, or shorter
-            when the model does not mask padding.
+        InvalidInputError: a sequence with NaN or infinite values, the wrong channel count,
+            longer than ``T``, or shorter when the model does not mask padding.
     """
     if not sequences:
         raise InvalidInputError("no sequences to run")
     length = steps or max(len(s) for s in sequences)
     out = np.zeros((len(sequences), length, channels), np.float32)
     for i, sequence in enumerate(sequences, start=1):
+        bad = np.flatnonzero(~np.isfinite(sequence).all(axis=1))
+        if len(bad):
+            raise InvalidInputError(
+                f"sequence {i} has NaN or infinite values at step {bad[0] + 1}; give real numbers "
+                "(pad a short sequence with nothing: the model pads and masks it)"
+            )
         if sequence.shape[1] != channels:
             raise InvalidInputError(f"sequence {i} has {sequence.shape[1]} channels; the model takes {channels}")
         if len(sequence) > length:

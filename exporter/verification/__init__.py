@@ -235,17 +235,16 @@ def verify_model(
     layers = layers_check(session, probe_rows[: max(step_samples, 16)])
     if layers is not None:
         checks.append(layers)
-    token_input = meta.input_spec().get("kind") == "token_ids"
     step_signature = (meta.step or {}).get("signature")
     has_step = step_signature is not None and step_signature in predictor.signatures
-    if step_samples > 0 and has_step and token_input and not predictor.stepped:
+    if step_samples > 0 and has_step and not predictor.stepped and len(predictor.input_names) == 1:
         checks.append(step_check(session, probe_rows[:step_samples]))
     if state_samples > 0:
         rows = probe_rows[:state_samples]
         other = (random_rows if random_rows is not None else probe_rows)[-state_samples:]
         checks.append(repeat_check(session, rows))
         checks.append(back_to_back_check(session, other, rows))
-        if has_step and token_input:
+        if has_step and not predictor.stepped and len(predictor.input_names) == 1:
             checks.append(reset_check(session, rows[:2]))
     checks.extend(_sweeps(session, predictor, length, rng, model))
     if all_runtimes:

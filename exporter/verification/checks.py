@@ -104,11 +104,15 @@ def step_check(session: Session, rows: np.ndarray) -> CheckResult:
     whole = session.tflite(rows)[output]
     stream = session.predictor.stream()
     stepped = []
+    name = stream.input_names[0]
     for row in rows:
         stream.reset()
-        steps = [stream.push_token(int(token))[output] for token in row]
+        if np.issubdtype(np.asarray(row).dtype, np.integer):
+            steps = [stream.push_token(int(token))[output] for token in row]
+        else:  # features: one [1, 1, channels] step at a time
+            steps = [stream.push({name: row[t][None, None]})[output] for t in range(len(row))]
         stepped.append(np.concatenate(steps, axis=1)[0] if whole.ndim >= 3 else steps[-1][0])
-    note = "the step signature run token by token from the zero state, against the whole sequence"
+    note = "the step signature run step by step from the zero state, against the whole sequence"
     return _consistency(session, "step vs sequence", {output: whole}, {output: np.stack(stepped)}, note)
 
 
@@ -137,8 +141,15 @@ def reset_check(session: Session, rows: np.ndarray) -> CheckResult:
     output = session.meta.task.get("output") or session.output_names[0]
     stream = session.predictor.stream()
 
+    name = stream.input_names[0]
+
+    def push(value):
+        if np.ndim(value) == 0:
+            return stream.push_token(int(value))
+        return stream.push({name: np.asarray(value)[None, None]})  # one step of features
+
     def run(row):
-        return np.concatenate([stream.push_token(int(t))[output].reshape(1, -1) for t in row], axis=0)
+        return np.concatenate([push(t)[output].reshape(1, -1) for t in row], axis=0)
 
     first, again, zero = [], [], True
     for row in rows:

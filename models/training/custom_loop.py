@@ -30,7 +30,8 @@ def fit_distributed(
     on_epoch_end=None,
     log=print,
 ) -> dict[str, list[float]]:
-    """Train a compiled classifier (sparse labels, softmax output) under ``strategy``.
+    """Train a compiled classifier under ``strategy``: softmax output with class indices, or one
+    sigmoid output with 0/1 labels (binary cross-entropy, threshold 0.5).
 
     Args:
         model: built and compiled inside ``strategy.scope()``; its optimizer is used.
@@ -52,17 +53,35 @@ def fit_distributed(
     import tensorflow as tf
 
     x, y = train
+    binary = model.outputs[0].shape[-1] == 1
+    if binary:
+        per_example = keras.losses.BinaryCrossentropy(reduction=None)
+        valid_loss = keras.losses.BinaryCrossentropy()
+        y = y.astype(np.float32).reshape(-1, 1)
+        valid = (valid[0], valid[1].astype(np.float32).reshape(-1, 1))
+    else:
+        per_example = keras.losses.SparseCategoricalCrossentropy(reduction=None)
+        valid_loss = keras.losses.SparseCategoricalCrossentropy()
+        y = y.astype(np.int64)
+    optimizer = model.optimizer
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     dataset = (
-        tf.data.Dataset.from_tensor_slices((x, y.astype(np.int64)))
+        tf.data.Dataset.from_tensor_slices((x, y))
         .shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
         .batch(global_batch)
         .with_options(options)
     )
     distributed = strategy.experimental_distribute_dataset(dataset)
-    per_example = keras.losses.SparseCategoricalCrossentropy(reduction=None)
-    optimizer = model.optimizer
+
+    def decide(probabilities):
+        probabilities = tf.cast(probabilities, tf.float32)
+        if binary:
+            return tf.cast(probabilities >= 0.5, tf.float32)
+        return tf.cast(tf.argmax(probabilities, axis=-1), tf.float32)
+
+    def truth(labels):
+        return tf.cast(labels, tf.float32)
 
     def replica_step(features, labels):
         with tf.GradientTape() as tape:
@@ -71,8 +90,7 @@ def fit_distributed(
             scaled = optimizer.scale_loss(loss) if hasattr(optimizer, "scale_loss") else loss
         gradients = tape.gradient(scaled, model.trainable_variables)
         optimizer.apply_gradients(zip(gradients, model.trainable_variables))
-        predicted = tf.argmax(tf.cast(probabilities, tf.float32), axis=-1)
-        correct = tf.reduce_sum(tf.cast(tf.equal(predicted, labels), tf.float32))
+        correct = tf.reduce_sum(tf.cast(tf.equal(decide(probabilities), truth(labels)), tf.float32))
         return loss, correct
 
     @tf.function
@@ -84,7 +102,6 @@ def fit_distributed(
     steps = math.ceil(len(x) / global_batch)
     history: dict[str, list[float]] = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": []}
     best, best_weights, waited = math.inf, None, 0
-    valid_loss = keras.losses.SparseCategoricalCrossentropy()
     for epoch in range(initial_epoch, epochs):
         losses, correct = [], 0.0
         for batch in distributed:
@@ -96,7 +113,7 @@ def fit_distributed(
             "loss": float(np.mean(losses)) if losses else math.nan,
             "accuracy": correct / len(x),
             "val_loss": float(valid_loss(valid[1], probabilities)),
-            "val_accuracy": float(np.mean(np.argmax(probabilities, -1) == valid[1])),
+            "val_accuracy": float(np.mean(decide(probabilities).numpy().reshape(-1) == valid[1].reshape(-1))),
         }
         for key, value in logs.items():
             history[key].append(value)

@@ -81,6 +81,8 @@ def make_distribution(name: str = "none", cpu_devices: int | None = None) -> Dis
 
     if name not in STRATEGIES:
         raise InputFileError(f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}")
+    if cpu_devices and name != "mirrored":
+        raise InputFileError("--cpu-devices splits the CPU for --strategy mirrored; add --strategy mirrored")
     if cpu_devices and cpu_devices > 1:
         split_cpu(cpu_devices)
     if name == "none":

@@ -132,7 +132,6 @@ def train_sensors(
 
     chief_dir = Path(output_dir)
     output_dir = output_folder(distribution, chief_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
     log(f"device: {describe_compute().description}; strategy: {distribution.description}")
     keras.utils.set_random_seed(config.seed)
     if config.mixed_precision:
@@ -161,6 +160,9 @@ def train_sensors(
             config.dropout,
         )
         checkpoint = output_dir / "checkpoints" / "last.keras"
+        if config.resume and not checkpoint.is_file():
+            raise InputFileError(f"--resume: no checkpoint in {checkpoint.parent}; train without --resume first")
+        output_dir.mkdir(parents=True, exist_ok=True)  # only once the data and the checkpoint are there
         learning_rate = distribution.learning_rate(config.learning_rate)
         with distribution.strategy.scope():
             model = build_sensor_model(spec, mean, variance)
@@ -223,7 +225,12 @@ def train_sensors(
     metrics = {
         "config": {**asdict(config), "units": list(config.units)},
         "device": describe_compute().description,
-        "strategy": {"name": distribution.name, "replicas": distribution.replicas, "global_batch": batch},
+        "strategy": {
+            "name": distribution.name,
+            "replicas": distribution.replicas,
+            "global_batch": batch,
+            "learning_rate": learning_rate,
+        },
         "cudnn": cudnn,
         "data": {"source": dataset.source, "train": len(train), "validation": len(valid), "test": len(test)},
         "epochs_run": len(history_lists["loss"]),

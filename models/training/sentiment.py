@@ -48,6 +48,10 @@ class SentimentTrainConfig:
         max_samples: cap on training reviews (before the validation split); ``None`` = all.
         test_samples: cap on test reviews evaluated; ``None`` = all.
         seed: seeds shuffling, initialisation and dropout.
+        strategy: ``none``, ``mirrored`` or ``multiworker`` (:mod:`rnnx.models.training.distribute`;
+            ``batch_size`` is then per replica and ``learning_rate`` is scaled by the replicas).
+        cpu_devices: split the CPU into this many logical devices (to try ``mirrored`` without GPUs).
+        mixed_precision: float16 compute with float32 variables (``mixed_float16``).
     """
 
     cell: str = "gru"
@@ -65,6 +69,9 @@ class SentimentTrainConfig:
     max_samples: int | None = None
     test_samples: int | None = None
     seed: int = 0
+    strategy: str = "none"
+    cpu_devices: int | None = None
+    mixed_precision: bool = False
 
 
 @dataclass(frozen=True)
@@ -119,14 +126,16 @@ def train_sentiment(
 
     from rnnx.models.training.cudnn import report_cudnn
     from rnnx.models.training.devices import describe_compute
+    from rnnx.models.training.distribute import make_distribution, output_folder
     from rnnx.models.training.plots import plot_history
     from rnnx.models.training.progress import RichProgress
     from rnnx.models.zoo.sentiment import build_sentiment_model, compile_sentiment_model
 
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    distribution = make_distribution(config.strategy, config.cpu_devices)
+    chief_dir = Path(output_dir)
+    output_dir = output_folder(distribution, chief_dir)
     device = describe_compute()
-    log(f"device: {device.description}")
+    log(f"device: {device.description}; strategy: {distribution.description}")
     keras.utils.set_random_seed(config.seed)
 
     started = time.perf_counter()
@@ -154,25 +163,61 @@ def train_sentiment(
         config.dropout,
         config.mask_padding,
     )
-    model = build_sentiment_model(spec)
-    compile_sentiment_model(model, config.learning_rate)
-    cudnn = report_cudnn(model, log)
-    callbacks = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)]
-    callbacks.append(RichProgress(show_bar=show_progress and sys.stderr.isatty()))
-    fit_started = time.perf_counter()
-    history = model.fit(
-        x_train,
-        train.labels.astype(np.float32),
-        validation_data=(x_valid, valid.labels.astype(np.float32)),
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        shuffle=True,
-        verbose=0,
-        callbacks=callbacks,
-    )
-    fit_seconds = time.perf_counter() - fit_started
-    test_loss, test_accuracy = model.evaluate(x_test, test.labels.astype(np.float32), batch_size=256, verbose=0)
-    history_lists = {key: [float(v) for v in values] for key, values in history.history.items()}
+    if config.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+        log("mixed precision: float16 compute, float32 variables (mixed_float16)")
+    try:
+        learning_rate = distribution.learning_rate(config.learning_rate)
+        batch = distribution.global_batch(config.batch_size)
+        with distribution.strategy.scope():
+            model = build_sentiment_model(spec)
+            compile_sentiment_model(model, learning_rate)
+        cudnn = report_cudnn(model, log)
+        if distribution.replicas > 1:
+            log(
+                f"global batch {batch} ({config.batch_size} per replica × {distribution.replicas}); "
+                f"learning rate {learning_rate:g} ({config.learning_rate:g} × {distribution.replicas})"
+            )
+        fit_started = time.perf_counter()
+        if distribution.name == "multiworker":
+            from rnnx.models.training.custom_loop import fit_distributed
+
+            history = fit_distributed(
+                model,
+                distribution.strategy,
+                (x_train, train.labels),
+                (x_valid, valid.labels),
+                config.epochs,
+                batch,
+                config.patience,
+                config.seed,
+                log=log,
+            )
+        else:
+            callbacks = [
+                keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True),
+                RichProgress(show_bar=show_progress and sys.stderr.isatty()),
+            ]
+            history = model.fit(
+                x_train,
+                train.labels.astype(np.float32),
+                validation_data=(x_valid, valid.labels.astype(np.float32)),
+                epochs=config.epochs,
+                batch_size=batch,
+                shuffle=True,
+                verbose=0,
+                callbacks=callbacks,
+            ).history
+        fit_seconds = time.perf_counter() - fit_started
+        # predict, not evaluate: evaluate fails under the multi-worker strategy as fit does
+        probabilities = model.predict(x_test, batch_size=256, verbose=0).astype(np.float32).reshape(-1)
+        test_loss = float(keras.losses.BinaryCrossentropy()(test.labels.astype(np.float32), probabilities))
+        test_accuracy = float(np.mean((probabilities >= 0.5) == test.labels.astype(bool)))
+    finally:
+        if config.mixed_precision:
+            keras.mixed_precision.set_global_policy("float32")
+    history_lists = {key: [float(v) for v in values] for key, values in history.items()}
+    output_dir.mkdir(parents=True, exist_ok=True)
     best_epoch = int(np.argmin(history_lists["val_loss"])) + 1
 
     model_path = output_dir / "model.keras"
@@ -185,6 +230,12 @@ def train_sentiment(
     metrics = {
         "config": {**asdict(config), "units": list(config.units), "max_tokens": tokenizer.max_tokens},
         "device": device.description,
+        "strategy": {
+            "name": distribution.name,
+            "replicas": distribution.replicas,
+            "global_batch": batch,
+            "learning_rate": learning_rate,
+        },
         "cudnn": cudnn,
         "data": {"source": source.describe(), "train": len(train), "validation": len(valid), "test": len(test)},
         "epochs_run": len(history_lists["loss"]),
@@ -202,4 +253,10 @@ def train_sentiment(
         f"test accuracy {test_accuracy:.4f} on {len(test)} reviews after {metrics['epochs_run']} epochs "
         f"(best epoch {best_epoch}); fit took {fit_seconds:.0f} s"
     )
-    return TrainResult(output_dir, model_path, metrics)
+    if not distribution.is_chief:
+        import shutil
+
+        shutil.rmtree(output_dir, ignore_errors=True)
+        log("this worker's copy is discarded; the chief (worker 0) wrote the outputs")
+        return TrainResult(chief_dir, chief_dir / "model.keras", {**metrics, "chief": False})
+    return TrainResult(output_dir, model_path, {**metrics, "chief": True})
