@@ -36,7 +36,7 @@ def test_embedded_metadata_describes_the_export(tiny_run, tiny_exports):
         "output": "probability",
     }
     assert meta.inputs == [{"name": "token_ids", "dtype": "int32", "shape": [1, 24], "kind": "token_ids"}]
-    assert meta.outputs == [{"name": "probability", "dtype": "float32", "shape": [1, 1]}]
+    assert meta.outputs == [{"name": "probability", "dtype": "float32", "shape": [1, 1], "quantization": None}]
     assert meta.tokenizer == WordTokenizer.load(tiny_run / "tokenizer.json").to_dict()
     assert meta.provenance["source_sha256"] == file_sha256(tiny_run / "model.keras")
     assert {layer["lowering"] for layer in meta.lowering["layers"]} == {"unrolled"}

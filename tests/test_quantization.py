@@ -68,7 +68,7 @@ def _export(tmp_path, model, rows, mode, **options):
         out,
         ExportOptions(
             quantize=Quantization(mode),
-            representative_data=tmp_path / "representative.npy",
+            representative_data=tmp_path / "representative.npy" if mode in ("int8", "int16x8") else None,
             representative_samples=len(rows),
             isolate=False,
             **options,
@@ -212,3 +212,21 @@ def test_cli_export_quantized_and_inspect(tiny_run, shared_data, tmp_path):
     assert refused.exit_code == 2
     assert "cannot calibrate the integer token input" in refused.output and "Traceback" not in refused.output
     assert not (tmp_path / "x.tflite").exists()
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_float_stepped_form_equals_keras_and_needs_a_step_signature(tmp_path, cell):
+    """--lowering stepped in float32: the predictor runs the steps; exact to float32 rounding."""
+    from rnnx.exporter.lowering import Lowering
+
+    model = _token_model(cell)
+    out = _export(tmp_path, model, _token_rows(4, 1), "none", lowering=Lowering.STEPPED)
+    predictor = Predictor(out)
+    assert predictor.signatures == ["step"] and predictor.stepped
+    rows = _token_rows(20, 3)
+    np.testing.assert_allclose(predictor.predict_ids(rows), model.predict(rows, verbose=0), atol=1e-5)
+    keras.utils.set_random_seed(8)
+    inputs = keras.Input((T, F), name="features")
+    backwards = keras.Model(inputs, keras.layers.Dense(1)(cell_layer(cell)(4, go_backwards=True)(inputs)))
+    with pytest.raises(UnsupportedModelError, match="stepped form needs a step signature.*go_backwards"):
+        _export(tmp_path, backwards, _feature_rows(4, 1), "none", lowering=Lowering.STEPPED)

@@ -14,7 +14,8 @@ Schema version 1 (all keys present; values may be ``null`` where noted)::
                "labels": [str, ...] | null, "dataset": str (optional: the sensor dataset it was trained on),
                "threshold": float | null, "output": str | null},
       "inputs":  [{"name": str, "dtype": str, "shape": [int | null, ...], "kind": "token_ids" | "features"}],
-      "outputs": [{"name": str, "dtype": str, "shape": [int | null, ...]}],
+      "outputs": [{"name": str, "dtype": str, "shape": [int | null, ...],
+                   "quantization": {"scale": float, "zero_point": int} | null}],
       "tokenizer": {...} | null,          # rnnx.models.text.tokenizer.WordTokenizer.to_dict()
       "lowering": {"requested": str, "layers": [{"name", "layer_class", "cell", "lowering",
                                                  "reason", "directions"}]},
