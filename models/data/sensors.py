@@ -103,8 +103,11 @@ def find_sensor_file(name: str, data: str | Path | None = None) -> Path:
     for candidate in candidates:
         if candidate.is_file():
             return candidate
+    where = ", ".join(str(c.parent.resolve()) for c in candidates)
     raise DataNotFoundError(
-        f"{DATASETS[name]} not found in {', '.join(str(c.parent) for c in candidates)}; pass --data FOLDER"
+        f"{DATASETS[name]} not found in {where}"
+        + ("" if data is not None else " ($RNNX_DATA, ./data, ../shared/data)")
+        + "; pass --data FOLDER or set RNNX_DATA"
     )
 
 
