@@ -177,3 +177,30 @@ def test_int8_sensor_model_calibrates_on_its_dataset_and_verifies(vowels_run, sh
     assert "perturbed features" in [check.name for check in report.checks]  # inside the calibrated ranges
     real = next(check for check in report.checks if check.name == "real sequences")
     assert real.decision_agreement >= 0.95, report
+
+
+def test_numeric_inference_never_imports_tensorflow(vowels_run, shared_data, tmp_path):
+    from test_device_side import run_without_tensorflow
+
+    out, _, _ = vowels_run
+    tflite = tmp_path / "vowels.tflite"
+    export_model(out / "model.keras", tflite, ExportOptions(isolate=False))
+    vowels = load_sensor_dataset("japanese_vowels", shared_data)
+    np.save(tmp_path / "three.npy", vowels.test.x[:3])
+    expected = [r.label for r in Predictor(tflite).classify_sequences(list(vowels.test.x[:3]))]
+    result = run_without_tensorflow(
+        f"""
+        import contextlib, io, json
+        from rnnx.exporter.cli import app
+
+        out = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(out):
+                app(["infer", {str(tflite)!r}, "--input", {str(tmp_path / "three.npy")!r}, "--json"])
+        except SystemExit as done:
+            assert done.code in (0, None), out.getvalue()
+        print(json.dumps([row["label"] for row in json.loads(out.getvalue())["predictions"]]))
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.splitlines()[-1]) == expected
