@@ -192,5 +192,12 @@ def test_train_writes_everything_and_says_which_device(shared_data, tmp_path):
     assert [v["layer"] for v in metrics["cudnn"]] == ["gru_1", "gru_2"]  # the report, per layer
     assert "cuDNN: gru_1 (GRU): " in result.output
     assert (out / "training_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (out / "checkpoints" / "last.keras").is_file() and any((out / "logs").rglob("events.out.tfevents.*"))
+    common = ["--data", shared_data, "--output", out, "--max-samples", 120, "--test-samples", 40]
+    more = invoke("train", "sentiment", *common, "--max-tokens", 16, "--units", "4,3", "--epochs", 2, "--resume")
+    assert more.exit_code == 0, more.output
+    assert "resuming after epoch 1" in more.output
+    resumed = json.loads((out / "metrics.json").read_text())
+    assert resumed["epochs_run"] == 2 and resumed["history"]["loss"][0] == metrics["history"]["loss"][0]
     bad = invoke("train", "sentiment", "--data", tmp_path / "nothing-here", "--output", out)
     assert bad.exit_code == 2 and "does not exist" in error_line(bad)

@@ -95,6 +95,9 @@ def sentiment(
     mixed_precision: Annotated[
         bool, typer.Option(help="float16 compute with float32 variables (for GPUs with tensor cores).")
     ] = False,
+    resume: Annotated[
+        bool, typer.Option(help="Continue from the checkpoint in the output folder (same options and data).")
+    ] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar per epoch.")] = True,
 ) -> None:
     """Train the stacked-RNN sentiment classifier on IMDB movie reviews."""
@@ -121,12 +124,14 @@ def sentiment(
         strategy=strategy.value,
         cpu_devices=cpu_devices,
         mixed_precision=mixed_precision,
+        resume=resume,
     )
     source = find_imdb(data)
     result = train_sentiment(config, source, output, show_progress=progress, log=stderr.print)
     if result.metrics.get("chief", True):
         stderr.print(
-            f"wrote {result.output_dir}/: model.keras, tokenizer.json, task.json, metrics.json, training_curve.png"
+            f"wrote {result.output_dir}/: model.keras, tokenizer.json, task.json, metrics.json, training_curve.png, "
+            "checkpoints/, logs/"
         )
 
 

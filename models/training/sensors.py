@@ -123,6 +123,7 @@ def train_sensors(
     distribution = make_distribution(config.strategy, config.cpu_devices)
     import keras
 
+    from rnnx.models.training.checkpoints import epoch_checkpoint, resume_from
     from rnnx.models.training.cudnn import report_cudnn
     from rnnx.models.training.devices import describe_compute
     from rnnx.models.training.plots import plot_history
@@ -167,7 +168,7 @@ def train_sensors(
         with distribution.strategy.scope():
             model = build_sensor_model(spec, mean, variance)
             compile_sensor_model(model, learning_rate)
-        initial_epoch, history_lists = _resume(config, checkpoint, model, output_dir, log)
+        initial_epoch, history_lists = resume_from(checkpoint, model, log) if config.resume else (0, {})
         cudnn = report_cudnn(model, log)
         batch = distribution.global_batch(config.batch_size)
         if distribution.replicas > 1:
@@ -175,7 +176,7 @@ def train_sensors(
                 f"global batch {batch} ({config.batch_size} per replica × {distribution.replicas}); "
                 f"learning rate {learning_rate:g} ({config.learning_rate:g} × {distribution.replicas})"
             )
-        checkpointing = _Checkpoint(checkpoint, output_dir / "checkpoints" / "history.json", history_lists)
+        checkpointing = epoch_checkpoint(checkpoint, history_lists)
         fit_started = time.perf_counter()
         if distribution.name == "multiworker":
             run_history = _fit_multiworker(
@@ -284,46 +285,3 @@ def _fit_multiworker(model, distribution, train, valid, batch, config, initial_e
         on_epoch_end,
         log,
     )
-
-
-def _resume(config: SensorTrainConfig, checkpoint: Path, model, output_dir: Path, log) -> tuple[int, dict]:
-    """``(initial_epoch, history so far)``; loads the checkpoint's weights and optimizer state when resuming."""
-    if not config.resume:
-        return 0, {}
-    history_path = checkpoint.parent / "history.json"
-    if not checkpoint.is_file() or not history_path.is_file():
-        raise InputFileError(f"--resume: no checkpoint in {checkpoint.parent}; train without --resume first")
-    import keras
-
-    saved = keras.saving.load_model(checkpoint, compile=True)
-    if [w.shape for w in saved.weights] != [w.shape for w in model.weights]:
-        raise InputFileError(f"--resume: {checkpoint} is a model of another architecture; use a new --output")
-    model.set_weights(saved.get_weights())
-    if saved.optimizer is not None and saved.optimizer.variables:
-        model.optimizer.build(model.trainable_variables)
-        for mine, theirs in zip(model.optimizer.variables, saved.optimizer.variables):
-            mine.assign(theirs)
-    history = json.loads(history_path.read_text())
-    epochs = len(history.get("loss", []))
-    log(f"resuming after epoch {epochs} from {checkpoint}")
-    return epochs, history
-
-
-class _Checkpoint:
-    """Keras callback (built lazily to keep Keras out of imports): the model and history after every epoch."""
-
-    def __new__(cls, path: Path, history_path: Path, previous: dict):
-        import keras
-
-        class Checkpoint(keras.callbacks.Callback):
-            def on_epoch_end(self, epoch, logs=None):
-                path.parent.mkdir(parents=True, exist_ok=True)
-                for key, value in (logs or {}).items():
-                    self_history.setdefault(key, []).append(float(value))
-                partial = path.with_name(".partial.keras")
-                self.model.save(partial)
-                os.replace(partial, path)
-                history_path.write_text(json.dumps(self_history))
-
-        self_history = {key: list(values) for key, values in previous.items()}
-        return Checkpoint()

@@ -52,6 +52,7 @@ class SentimentTrainConfig:
             ``batch_size`` is then per replica and ``learning_rate`` is scaled by the replicas).
         cpu_devices: split the CPU into this many logical devices (to try ``mirrored`` without GPUs).
         mixed_precision: float16 compute with float32 variables (``mixed_float16``).
+        resume: continue from ``checkpoints/`` in the output folder (same options and data).
     """
 
     cell: str = "gru"
@@ -72,6 +73,7 @@ class SentimentTrainConfig:
     strategy: str = "none"
     cpu_devices: int | None = None
     mixed_precision: bool = False
+    resume: bool = False
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,7 @@ def train_sentiment(
     """
     import keras
 
+    from rnnx.models.training.checkpoints import checkpoint_path, epoch_checkpoint, resume_from
     from rnnx.models.training.cudnn import report_cudnn
     from rnnx.models.training.devices import describe_compute
     from rnnx.models.training.distribute import make_distribution, output_folder
@@ -172,6 +175,8 @@ def train_sentiment(
         with distribution.strategy.scope():
             model = build_sentiment_model(spec)
             compile_sentiment_model(model, learning_rate)
+        checkpoint = checkpoint_path(output_dir)
+        initial_epoch, previous = resume_from(checkpoint, model, log) if config.resume else (0, {})
         cudnn = report_cudnn(model, log)
         if distribution.replicas > 1:
             log(
@@ -182,6 +187,8 @@ def train_sentiment(
         if distribution.name == "multiworker":
             from rnnx.models.training.custom_loop import fit_distributed
 
+            saver = epoch_checkpoint(checkpoint, previous)
+            saver.set_model(model)
             history = fit_distributed(
                 model,
                 distribution.strategy,
@@ -191,11 +198,15 @@ def train_sentiment(
                 batch,
                 config.patience,
                 config.seed,
+                initial_epoch,
+                saver.on_epoch_end,
                 log=log,
             )
         else:
             callbacks = [
                 keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True),
+                epoch_checkpoint(checkpoint, previous),
+                keras.callbacks.TensorBoard(log_dir=str(output_dir / "logs")),
                 RichProgress(show_bar=show_progress and sys.stderr.isatty()),
             ]
             history = model.fit(
@@ -203,6 +214,7 @@ def train_sentiment(
                 train.labels.astype(np.float32),
                 validation_data=(x_valid, valid.labels.astype(np.float32)),
                 epochs=config.epochs,
+                initial_epoch=initial_epoch,
                 batch_size=batch,
                 shuffle=True,
                 verbose=0,
@@ -216,7 +228,9 @@ def train_sentiment(
     finally:
         if config.mixed_precision:
             keras.mixed_precision.set_global_policy("float32")
-    history_lists = {key: [float(v) for v in values] for key, values in history.items()}
+    history_lists = {key: list(values) for key, values in previous.items()}
+    for key, values in history.items():
+        history_lists.setdefault(key, []).extend(float(v) for v in values)
     output_dir.mkdir(parents=True, exist_ok=True)
     best_epoch = int(np.argmin(history_lists["val_loss"])) + 1
 
