@@ -2,11 +2,13 @@ import os
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 
 from rnnx.exporter.errors import ConversionError, InputFileError, UnsupportedModelError
 from rnnx.exporter.export import ExportOptions, explain_export, export_model
 from rnnx.exporter.lowering import Lowering
+from rnnx.exporter.quantization import Quantization
 from rnnx.exporter.runtime.predictor import Predictor
 
 
@@ -66,6 +68,13 @@ def test_a_converter_crash_becomes_an_error(tiny_run, tmp_path, monkeypatch):
     out = tmp_path / "never.tflite"
     with pytest.raises(ConversionError, match=r"crashed \(SIGSEGV\).*not written"):
         export_model(tiny_run / "model.keras", out, ExportOptions(isolate=True))
+    assert not out.exists()
+    # the same during quantization (where the converter's real crashes happen): named, and nothing written
+    rows = tmp_path / "rows.npy"
+    np.save(rows, np.ones((4, 24), np.int32))
+    quantized = ExportOptions(isolate=True, quantize=Quantization.INT8, representative_data=rows)
+    with pytest.raises(ConversionError, match=r"crashed \(SIGSEGV\).* with --quantize int8; the model was not written"):
+        export_model(tiny_run / "model.keras", out, quantized)
     assert not out.exists()
 
 
