@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 
@@ -384,7 +384,13 @@ def explain_export(source: str | Path, options: ExportOptions = ExportOptions())
     check_options(options.quantize, options.representative_data, options.integer_io)
     tokenizer = load_tokenizer(options.tokenizer, source)
     model = load_keras_model(source)
-    plan, _ = plan_quantization(model, plan_for(model, options, tokenizer), options.quantize)
+    plan, quantization = plan_quantization(model, plan_for(model, options, tokenizer), options.quantize)
+    if quantization.mode is not Quantization.NONE:
+        note = f"--quantize {quantization.mode.value}: {quantization.form} form ({quantization.reason})"
+        if quantization.needs_representative_data:
+            source_rows = options.representative_data or "the model's training data"
+            note += f"; calibrated on {options.representative_samples} sequences of {source_rows}"
+        plan = replace(plan, notes=(*plan.notes, note))
     return plan
 
 
@@ -447,8 +453,8 @@ def export_model(source: str | Path, output: str | Path, options: ExportOptions 
             else {
                 "signature": None,
                 "reason": f"--quantize {quantization.mode.value} in the sequence form: "
-                "the integer fused LSTM's state is int16 inside the kernel; export with --lowering stepped "
-                "for a streamable integer model",
+                "the integer fused LSTM keeps its cell state in int16 inside the kernel, which a step "
+                "signature cannot carry; --lowering stepped streams, less accurately (int8 cell state)",
             }
         ),
         selftest={

@@ -85,7 +85,9 @@ class QuantizationPlan:
         Not for integer activations: the integer fused LSTM keeps its cell state in int16 inside
         the kernel, while a step graph would carry it between invocations in int8 and so compute
         something else, and the step graph would add 18 KB of integer graph (0.05× the float file)
-        to the seed model. For a streamable integer model use ``--lowering stepped``.
+        to the seed model. ``--lowering stepped`` gives a streamable integer LSTM, at a cost in
+        accuracy: its cell state is requantized to int8 at every step (seed LSTM, 200 test
+        reviews: 97 % of decisions agree, against 99.5 % for the fused form).
         """
         return not (self.needs_representative_data and self.form == SEQUENCE_FORM)
 
@@ -143,6 +145,11 @@ def plan_quantization(model, plan, mode: Quantization | str):
             "(the converter crashes) and an unrolled graph quantizes into a file larger than the float one, so "
             "integer recurrent layers other than the fused LSTM need the stepped form; use --lowering auto or stepped"
         )
+    if any(len(tensor.shape) > 0 and tensor.shape[0] is None for tensor in plan.inputs):
+        raise UnsupportedModelError(
+            f"--quantize {mode.value}: the stepped integer form carries states of a fixed batch size; "
+            "drop --dynamic-batch (or use --batch-size N), or use --quantize dynamic or float16"
+        )
     obstacle = step_obstacle(model, plan)
     if obstacle:
         raise UnsupportedModelError(
@@ -174,8 +181,9 @@ def check_options(mode: Quantization | str, representative_data, integer_io: boo
             f"--representative-data calibrates int8/int16x8; --quantize {mode.value} uses none (drop it, or use --quantize int8)"
         )
     if integer_io:
+        what = "an unquantized" if mode is Quantization.NONE else f"a {mode.value}"
         raise UnsupportedModelError(
-            f"--integer-io applies to --quantize int8/int16x8; a {mode.value} file has float inputs and outputs"
+            f"--integer-io applies to --quantize int8/int16x8; {what} file has float inputs and outputs"
         )
 
 

@@ -179,6 +179,15 @@ def test_refusals_name_the_reason_and_what_works(tmp_path):
     backwards = keras.Model(inputs, keras.layers.Dense(1)(x))
     with pytest.raises(UnsupportedModelError, match="no step signature.*use --quantize dynamic or float16"):
         _export(tmp_path, backwards, rows, "int8")
+    with pytest.raises(UnsupportedModelError, match="fixed batch size; drop --dynamic-batch"):
+        _export(tmp_path, _feature_model("gru"), rows, "int8", batch_size=None)
+    with pytest.raises(UnsupportedModelError, match="with --lowering loop: a WHILE loop cannot be calibrated"):
+        _export(tmp_path, _feature_model("gru"), rows, "int8", lowering="loop")
+    with pytest.raises(UnsupportedModelError, match="no 16x8 kernels for the ops a mask needs"):
+        keras.utils.set_random_seed(9)
+        masked_in = keras.Input((T, F), name="features")
+        masked = keras.layers.GRU(4)(keras.layers.Masking(0.0)(masked_in))
+        _export(tmp_path, keras.Model(masked_in, keras.layers.Dense(1)(masked)), rows, "int16x8")
     with pytest.raises(InputFileError, match=r"representative rows must be \[n, 12"):
         _export(tmp_path, _feature_model("gru"), _feature_rows(5, 1)[:, :5], "int8")
     assert not list(tmp_path.glob("*.tflite"))
@@ -230,3 +239,15 @@ def test_float_stepped_form_equals_keras_and_needs_a_step_signature(tmp_path, ce
     backwards = keras.Model(inputs, keras.layers.Dense(1)(cell_layer(cell)(4, go_backwards=True)(inputs)))
     with pytest.raises(UnsupportedModelError, match="stepped form needs a step signature.*go_backwards"):
         _export(tmp_path, backwards, _feature_rows(4, 1), "none", lowering=Lowering.STEPPED)
+
+
+def test_explain_shows_the_quantized_plan(tmp_path):
+    from rnnx.exporter.export import explain_export
+
+    model = _token_model("gru")
+    model.save(tmp_path / "model.keras")
+    plan = explain_export(tmp_path / "model.keras", ExportOptions(quantize=Quantization.INT8))
+    assert {layer.lowering.value for layer in plan.layers} == {"stepped"}
+    assert any(note.startswith("--quantize int8: stepped form") for note in plan.notes)
+    with pytest.raises(UnsupportedModelError, match="cannot calibrate the integer token input"):
+        explain_export(tmp_path / "model.keras", ExportOptions(quantize=Quantization.INT16X8))

@@ -134,6 +134,8 @@ def run_sequence_stream(predictor, sequences, json_output: bool, timing: bool) -
     output = task.get("output") or stream.output_names[0]
     labels = task.get("labels") or []
     name = stream.input_names[0]
+    if not json_output:
+        print(f"{'seq':>3} {'step':>4}  {'label':<18} probability", flush=True)
     for number, sequence in enumerate(sequences, start=1):
         stream.reset()
         for step, values in enumerate(sequence, start=1):

@@ -127,10 +127,12 @@ def stack_sequences(sequences: list[np.ndarray], steps: int | None, channels: in
     for i, sequence in enumerate(sequences, start=1):
         bad = np.flatnonzero(~np.isfinite(sequence).all(axis=1))
         if len(bad):
-            raise InvalidInputError(
-                f"sequence {i} has NaN or infinite values at step {bad[0] + 1}; give real numbers "
-                "(pad a short sequence with nothing: the model pads and masks it)"
+            hint = (
+                "pad with zeros instead (the model masks all-zero steps), or give each sequence at its own length"
+                if pads
+                else "give real numbers"
             )
+            raise InvalidInputError(f"sequence {i} has NaN or infinite values at step {bad[0] + 1}; {hint}")
         if sequence.shape[1] != channels:
             raise InvalidInputError(f"sequence {i} has {sequence.shape[1]} channels; the model takes {channels}")
         if len(sequence) > length:

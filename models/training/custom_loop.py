@@ -119,7 +119,7 @@ def fit_distributed(
             history[key].append(value)
         log(
             f"epoch {epoch + 1}/{epochs}: accuracy {logs['accuracy']:.4f}, loss {logs['loss']:.4f}, "
-            f"val_accuracy {logs['val_accuracy']:.4f}, val_loss {logs['val_loss']:.4f} ({steps} steps)"
+            f"val_accuracy {logs['val_accuracy']:.4f}, val_loss {logs['val_loss']:.4f} ({steps} step{'s' * (steps != 1)})"
         )
         if on_epoch_end is not None:
             on_epoch_end(epoch, logs)
