@@ -19,6 +19,22 @@ class Strategy(str, Enum):
     multiworker = "multiworker"
 
 
+StrategyOption = Annotated[
+    Strategy,
+    typer.Option(help="none, mirrored (the GPUs of this host), multiworker (hosts listed in TF_CONFIG)."),
+]
+CpuDevicesOption = Annotated[
+    Optional[int],
+    typer.Option(min=2, help="Split the CPU into this many logical devices (try --strategy mirrored without GPUs)."),
+]
+MixedPrecisionOption = Annotated[
+    bool, typer.Option(help="float16 compute with float32 variables (for GPUs with tensor cores).")
+]
+ResumeOption = Annotated[
+    bool, typer.Option(help="Continue from the checkpoint in the output folder (same options and data).")
+]
+
+
 class Cell(str, Enum):
     gru = "gru"
     lstm = "lstm"
@@ -82,22 +98,10 @@ def sentiment(
     ] = True,
     patience: Annotated[int, typer.Option(min=0, help="Epochs without a lower validation loss before stopping.")] = 2,
     seed: Annotated[int, typer.Option(help="Seed for shuffling, initialisation and dropout.")] = 0,
-    strategy: Annotated[
-        Strategy,
-        typer.Option(help="none, mirrored (the GPUs of this host), multiworker (hosts listed in TF_CONFIG)."),
-    ] = Strategy.none,
-    cpu_devices: Annotated[
-        Optional[int],
-        typer.Option(
-            min=2, help="Split the CPU into this many logical devices (try --strategy mirrored without GPUs)."
-        ),
-    ] = None,
-    mixed_precision: Annotated[
-        bool, typer.Option(help="float16 compute with float32 variables (for GPUs with tensor cores).")
-    ] = False,
-    resume: Annotated[
-        bool, typer.Option(help="Continue from the checkpoint in the output folder (same options and data).")
-    ] = False,
+    strategy: StrategyOption = Strategy.none,
+    cpu_devices: CpuDevicesOption = None,
+    mixed_precision: MixedPrecisionOption = False,
+    resume: ResumeOption = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar per epoch.")] = True,
 ) -> None:
     """Train the stacked-RNN sentiment classifier on IMDB movie reviews."""
@@ -257,20 +261,10 @@ def sensors(
     dropout: Annotated[
         float, typer.Option(min=0.0, max=0.9, help="Dropout before the output layer while training.")
     ] = 0.2,
-    strategy: Annotated[
-        Strategy,
-        typer.Option(help="none, mirrored (the GPUs of this host), multiworker (hosts listed in TF_CONFIG)."),
-    ] = Strategy.none,
-    cpu_devices: Annotated[
-        Optional[int],
-        typer.Option(
-            min=2, help="Split the CPU into this many logical devices (try --strategy mirrored without GPUs)."
-        ),
-    ] = None,
-    mixed_precision: Annotated[
-        bool, typer.Option(help="float16 compute with float32 variables (for GPUs with tensor cores).")
-    ] = False,
-    resume: Annotated[bool, typer.Option(help="Continue from the checkpoint in the output folder.")] = False,
+    strategy: StrategyOption = Strategy.none,
+    cpu_devices: CpuDevicesOption = None,
+    mixed_precision: MixedPrecisionOption = False,
+    resume: ResumeOption = False,
     seed: Annotated[int, typer.Option(help="Seed for the split, initialisation and dropout.")] = 0,
     progress: Annotated[bool, typer.Option(help="Show a progress bar per epoch.")] = True,
 ) -> None:

@@ -142,3 +142,14 @@ def output_folder(distribution: Distribution, output_dir: Path) -> Path:
     import tempfile
 
     return Path(tempfile.mkdtemp(prefix="rnnx-worker-"))
+
+
+def finish_outputs(distribution: Distribution, output_dir: Path, chief_dir: Path, metrics: dict, log=print):
+    """``(folder holding the outputs, metrics with "chief")`` after training; a non-chief worker's scratch copy is removed."""
+    if distribution.is_chief:
+        return output_dir, {**metrics, "chief": True}
+    import shutil
+
+    shutil.rmtree(output_dir, ignore_errors=True)
+    log("this worker's copy is discarded; the chief (worker 0) wrote the outputs")
+    return chief_dir, {**metrics, "chief": False}

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -118,16 +117,16 @@ def train_sensors(
         InputFileError, DataNotFoundError: unreadable, missing or too little data; ``resume``
             without a checkpoint, or one of another architecture.
     """
-    from rnnx.models.training.distribute import make_distribution, output_folder
+    from rnnx.models.training.distribute import finish_outputs, make_distribution, output_folder
 
     distribution = make_distribution(config.strategy, config.cpu_devices)
     import keras
 
-    from rnnx.models.training.checkpoints import epoch_checkpoint, resume_from
+    from rnnx.models.training.checkpoints import resume_from
     from rnnx.models.training.cudnn import report_cudnn
     from rnnx.models.training.devices import describe_compute
+    from rnnx.models.training.fitting import FitSettings, fit_model
     from rnnx.models.training.plots import plot_history
-    from rnnx.models.training.progress import RichProgress
     from rnnx.models.training.sentiment import TrainResult
     from rnnx.models.zoo.sensors import build_sensor_model, compile_sensor_model
 
@@ -176,30 +175,13 @@ def train_sensors(
                 f"global batch {batch} ({config.batch_size} per replica × {distribution.replicas}); "
                 f"learning rate {learning_rate:g} ({config.learning_rate:g} × {distribution.replicas})"
             )
-        checkpointing = epoch_checkpoint(checkpoint, history_lists)
         fit_started = time.perf_counter()
-        if distribution.name == "multiworker":
-            run_history = _fit_multiworker(
-                model, distribution, train, valid, batch, config, initial_epoch, checkpointing, output_dir, log
-            )
-        else:
-            callbacks = [
-                keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True),
-                checkpointing,
-                keras.callbacks.TensorBoard(log_dir=str(output_dir / "logs")),
-                RichProgress(show_bar=show_progress and sys.stderr.isatty()),
-            ]
-            run_history = model.fit(
-                train.x,
-                train.y,
-                validation_data=(valid.x, valid.y),
-                epochs=config.epochs,
-                initial_epoch=initial_epoch,
-                batch_size=batch,
-                shuffle=True,
-                verbose=0,
-                callbacks=callbacks,
-            ).history
+        settings = FitSettings(
+            config.epochs, batch, config.patience, config.seed, initial_epoch, output_dir, show_progress
+        )
+        run_history = fit_model(
+            model, distribution, (train.x, train.y), (valid.x, valid.y), settings, history_lists, log
+        )
         fit_seconds = time.perf_counter() - fit_started
         for key, values in run_history.items():
             history_lists.setdefault(key, []).extend(float(v) for v in values)
@@ -248,40 +230,5 @@ def train_sensors(
         f"test accuracy {test_accuracy:.4f} on {len(test)} sequences after {metrics['epochs_run']} epochs "
         f"(best epoch {best_epoch}); fit took {fit_seconds:.0f} s"
     )
-    if not distribution.is_chief:
-        import shutil
-
-        shutil.rmtree(output_dir, ignore_errors=True)
-        log("this worker's copy is discarded; the chief (worker 0) wrote the outputs")
-        return TrainResult(chief_dir, chief_dir / "model.keras", {**metrics, "chief": False})
-    return TrainResult(output_dir, model_path, {**metrics, "chief": True})
-
-
-def _fit_multiworker(model, distribution, train, valid, batch, config, initial_epoch, checkpointing, output_dir, log):
-    """``Model.fit`` cannot run under the multi-worker strategy (see :mod:`rnnx.models.training.custom_loop`)."""
-    import tensorflow as tf
-
-    from rnnx.models.training.custom_loop import fit_distributed
-
-    checkpointing.set_model(model)
-    writer = tf.summary.create_file_writer(str(output_dir / "logs" / "train"))
-
-    def on_epoch_end(epoch, logs):
-        checkpointing.on_epoch_end(epoch, logs)
-        with writer.as_default():
-            for key, value in logs.items():
-                tf.summary.scalar(f"epoch_{key}", value, step=epoch)
-
-    return fit_distributed(
-        model,
-        distribution.strategy,
-        (train.x, train.y),
-        (valid.x, valid.y),
-        config.epochs,
-        batch,
-        config.patience,
-        config.seed,
-        initial_epoch,
-        on_epoch_end,
-        log,
-    )
+    folder, metrics = finish_outputs(distribution, output_dir, chief_dir, metrics, log)
+    return TrainResult(folder, folder / "model.keras", metrics)

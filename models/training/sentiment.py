@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -126,12 +125,12 @@ def train_sentiment(
     """
     import keras
 
-    from rnnx.models.training.checkpoints import checkpoint_path, epoch_checkpoint, resume_from
+    from rnnx.models.training.checkpoints import checkpoint_path, resume_from
     from rnnx.models.training.cudnn import report_cudnn
     from rnnx.models.training.devices import describe_compute
-    from rnnx.models.training.distribute import make_distribution, output_folder
+    from rnnx.models.training.distribute import finish_outputs, make_distribution, output_folder
+    from rnnx.models.training.fitting import FitSettings, fit_model
     from rnnx.models.training.plots import plot_history
-    from rnnx.models.training.progress import RichProgress
     from rnnx.models.zoo.sentiment import build_sentiment_model, compile_sentiment_model
 
     distribution = make_distribution(config.strategy, config.cpu_devices)
@@ -184,42 +183,12 @@ def train_sentiment(
                 f"learning rate {learning_rate:g} ({config.learning_rate:g} × {distribution.replicas})"
             )
         fit_started = time.perf_counter()
-        if distribution.name == "multiworker":
-            from rnnx.models.training.custom_loop import fit_distributed
-
-            saver = epoch_checkpoint(checkpoint, previous)
-            saver.set_model(model)
-            history = fit_distributed(
-                model,
-                distribution.strategy,
-                (x_train, train.labels),
-                (x_valid, valid.labels),
-                config.epochs,
-                batch,
-                config.patience,
-                config.seed,
-                initial_epoch,
-                saver.on_epoch_end,
-                log=log,
-            )
-        else:
-            callbacks = [
-                keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True),
-                epoch_checkpoint(checkpoint, previous),
-                keras.callbacks.TensorBoard(log_dir=str(output_dir / "logs")),
-                RichProgress(show_bar=show_progress and sys.stderr.isatty()),
-            ]
-            history = model.fit(
-                x_train,
-                train.labels.astype(np.float32),
-                validation_data=(x_valid, valid.labels.astype(np.float32)),
-                epochs=config.epochs,
-                initial_epoch=initial_epoch,
-                batch_size=batch,
-                shuffle=True,
-                verbose=0,
-                callbacks=callbacks,
-            ).history
+        settings = FitSettings(
+            config.epochs, batch, config.patience, config.seed, initial_epoch, output_dir, show_progress
+        )
+        history = fit_model(
+            model, distribution, (x_train, train.labels), (x_valid, valid.labels), settings, previous, log
+        )
         fit_seconds = time.perf_counter() - fit_started
         # predict, not evaluate: evaluate fails under the multi-worker strategy as fit does
         probabilities = model.predict(x_test, batch_size=256, verbose=0).astype(np.float32).reshape(-1)
@@ -267,10 +236,5 @@ def train_sentiment(
         f"test accuracy {test_accuracy:.4f} on {len(test)} reviews after {metrics['epochs_run']} epochs "
         f"(best epoch {best_epoch}); fit took {fit_seconds:.0f} s"
     )
-    if not distribution.is_chief:
-        import shutil
-
-        shutil.rmtree(output_dir, ignore_errors=True)
-        log("this worker's copy is discarded; the chief (worker 0) wrote the outputs")
-        return TrainResult(chief_dir, chief_dir / "model.keras", {**metrics, "chief": False})
-    return TrainResult(output_dir, model_path, {**metrics, "chief": True})
+    folder, metrics = finish_outputs(distribution, output_dir, chief_dir, metrics, log)
+    return TrainResult(folder, folder / "model.keras", metrics)
