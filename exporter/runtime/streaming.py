@@ -52,6 +52,7 @@ class Stream:
         self._shapes = {name: tuple(int(d) for d in detail["shape"]) for name, detail in details.items()}
         self._sizes = {name: int(np.prod(shape)) for name, shape in self._shapes.items()}
         self._dtypes = {name: detail["dtype"] for name, detail in details.items()}
+        self._quantized_inputs = {name: is_quantized(detail) for name, detail in details.items()}
         self.output_names = [o["name"] for o in metadata.outputs]
         self.tokenizer = tokenizer
         self._values = {name: np.zeros(self._shapes[name], dtype=np.float32) for name, _ in self._states}
@@ -79,7 +80,11 @@ class Stream:
             a, b = self._in_details[state_in], self._out_details[state_out]
             same = a.get("quantization") == b.get("quantization") and a["dtype"] == b["dtype"]
             self._pairs.append((self._in[state_in], self._out[state_out], None if same else (a, b)))
-        self._results = [(name, self._out[name], self._out_details[name]) for name in self.output_names]
+        # None where the output is float: the per-step path then only copies
+        self._results = [
+            (name, self._out[name], self._out_details[name] if is_quantized(self._out_details[name]) else None)
+            for name in self.output_names
+        ]
         return True
 
     def reset(self) -> None:
@@ -112,7 +117,7 @@ class Stream:
             if name not in inputs:
                 raise InvalidInputError(f"missing step input '{name}'")
             value = np.asarray(inputs[name])
-            if not (is_quantized(self._in_details[name]) and np.issubdtype(value.dtype, np.floating)):
+            if not (self._quantized_inputs[name] and np.issubdtype(value.dtype, np.floating)):
                 value = value.astype(self._dtypes[name], copy=False)  # real values are quantized below
             if value.size != self._sizes[name]:
                 raise InvalidInputError(
@@ -122,7 +127,7 @@ class Stream:
         started = time.perf_counter()
         if self._fast:
             for name, value in feed.items():
-                self._in[name][...] = to_input(value, self._in_details[name])
+                self._in[name][...] = to_input(value, self._in_details[name]) if self._quantized_inputs[name] else value
             result = self._invoke_in_place()
         else:
             feed = {name: to_input(value, self._in_details[name]) for name, value in feed.items()}
@@ -145,8 +150,7 @@ class Stream:
             else:
                 state_in[...] = to_input(from_output(state_out, requantize[1]), requantize[0])
         return {
-            name: from_output(view, detail) if is_quantized(detail) else view.copy()
-            for name, view, detail in self._results
+            name: view.copy() if detail is None else from_output(view, detail) for name, view, detail in self._results
         }
 
     def push_token(self, token_id: int) -> dict[str, np.ndarray]:

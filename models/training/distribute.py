@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +50,31 @@ class Distribution:
     def learning_rate(self, base: float) -> float:
         """``base`` scaled linearly by the replicas (see the module docstring)."""
         return base * self.replicas
+
+    def log_scaling(self, per_replica_batch: int, base_learning_rate: float, log=print) -> None:
+        """Say the global batch and the scaled learning rate (when there is more than one replica)."""
+        if self.replicas > 1:
+            log(
+                f"global batch {self.global_batch(per_replica_batch)} ({per_replica_batch} per replica × "
+                f"{self.replicas}); learning rate {self.learning_rate(base_learning_rate):g} "
+                f"({base_learning_rate:g} × {self.replicas})"
+            )
+
+
+@contextmanager
+def compute_precision(mixed: bool, log=print):
+    """Inside: Keras' ``mixed_float16`` policy when ``mixed`` (float16 compute, float32 variables); float32 after."""
+    import keras
+
+    if not mixed:
+        yield
+        return
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    log("mixed precision: float16 compute, float32 variables (mixed_float16)")
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
 
 
 def split_cpu(count: int) -> None:

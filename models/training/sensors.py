@@ -117,7 +117,7 @@ def train_sensors(
         InputFileError, DataNotFoundError: unreadable, missing or too little data; ``resume``
             without a checkpoint, or one of another architecture.
     """
-    from rnnx.models.training.distribute import finish_outputs, make_distribution, output_folder
+    from rnnx.models.training.distribute import compute_precision, finish_outputs, make_distribution, output_folder
 
     distribution = make_distribution(config.strategy, config.cpu_devices)
     import keras
@@ -134,10 +134,7 @@ def train_sensors(
     output_dir = output_folder(distribution, chief_dir)
     log(f"device: {describe_compute().description}; strategy: {distribution.description}")
     keras.utils.set_random_seed(config.seed)
-    if config.mixed_precision:
-        keras.mixed_precision.set_global_policy("mixed_float16")
-        log("mixed precision: float16 compute, float32 variables (mixed_float16)")
-    try:
+    with compute_precision(config.mixed_precision, log):
         started = time.perf_counter()
         dataset = load_sensor_dataset(config.dataset, data)
         everything = _capped(dataset.train, config.max_samples, config.seed)
@@ -170,11 +167,7 @@ def train_sensors(
         initial_epoch, history_lists = resume_from(checkpoint, model, log) if config.resume else (0, {})
         cudnn = report_cudnn(model, log)
         batch = distribution.global_batch(config.batch_size)
-        if distribution.replicas > 1:
-            log(
-                f"global batch {batch} ({config.batch_size} per replica × {distribution.replicas}); "
-                f"learning rate {learning_rate:g} ({config.learning_rate:g} × {distribution.replicas})"
-            )
+        distribution.log_scaling(config.batch_size, config.learning_rate, log)
         fit_started = time.perf_counter()
         settings = FitSettings(
             config.epochs, batch, config.patience, config.seed, initial_epoch, output_dir, show_progress
@@ -189,9 +182,6 @@ def train_sensors(
         probabilities = model.predict(test.x, batch_size=256, verbose=0).astype(np.float32)
         test_loss = float(keras.losses.SparseCategoricalCrossentropy()(test.y, probabilities))
         test_accuracy = float(np.mean(np.argmax(probabilities, -1) == test.y))
-    finally:
-        if config.mixed_precision:
-            keras.mixed_precision.set_global_policy("float32")
     best_epoch = int(np.argmin(history_lists["val_loss"])) + 1
     model_path = output_dir / "model.keras"
     partial = output_dir / ".model.partial.keras"

@@ -128,7 +128,7 @@ def train_sentiment(
     from rnnx.models.training.checkpoints import checkpoint_path, resume_from
     from rnnx.models.training.cudnn import report_cudnn
     from rnnx.models.training.devices import describe_compute
-    from rnnx.models.training.distribute import finish_outputs, make_distribution, output_folder
+    from rnnx.models.training.distribute import compute_precision, finish_outputs, make_distribution, output_folder
     from rnnx.models.training.fitting import FitSettings, fit_model
     from rnnx.models.training.plots import plot_history
     from rnnx.models.zoo.sentiment import build_sentiment_model, compile_sentiment_model
@@ -165,10 +165,7 @@ def train_sentiment(
         config.dropout,
         config.mask_padding,
     )
-    if config.mixed_precision:
-        keras.mixed_precision.set_global_policy("mixed_float16")
-        log("mixed precision: float16 compute, float32 variables (mixed_float16)")
-    try:
+    with compute_precision(config.mixed_precision, log):
         learning_rate = distribution.learning_rate(config.learning_rate)
         batch = distribution.global_batch(config.batch_size)
         with distribution.strategy.scope():
@@ -177,11 +174,7 @@ def train_sentiment(
         checkpoint = checkpoint_path(output_dir)
         initial_epoch, previous = resume_from(checkpoint, model, log) if config.resume else (0, {})
         cudnn = report_cudnn(model, log)
-        if distribution.replicas > 1:
-            log(
-                f"global batch {batch} ({config.batch_size} per replica × {distribution.replicas}); "
-                f"learning rate {learning_rate:g} ({config.learning_rate:g} × {distribution.replicas})"
-            )
+        distribution.log_scaling(config.batch_size, config.learning_rate, log)
         fit_started = time.perf_counter()
         settings = FitSettings(
             config.epochs, batch, config.patience, config.seed, initial_epoch, output_dir, show_progress
@@ -194,9 +187,6 @@ def train_sentiment(
         probabilities = model.predict(x_test, batch_size=256, verbose=0).astype(np.float32).reshape(-1)
         test_loss = float(keras.losses.BinaryCrossentropy()(test.labels.astype(np.float32), probabilities))
         test_accuracy = float(np.mean((probabilities >= 0.5) == test.labels.astype(bool)))
-    finally:
-        if config.mixed_precision:
-            keras.mixed_precision.set_global_policy("float32")
     history_lists = {key: list(values) for key, values in previous.items()}
     for key, values in history.items():
         history_lists.setdefault(key, []).extend(float(v) for v in values)
